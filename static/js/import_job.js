@@ -1,0 +1,30 @@
+// Polls an import job's status until it finishes and updates the page in place.
+(function () {
+  "use strict";
+  const card = document.getElementById("job");
+  if (!card) return;
+  const url = card.dataset.statusUrl;
+  const el = (id) => document.getElementById(id);
+  const labels = { pending: "Pending", running: "Running", succeeded: "Succeeded", failed: "Failed" };
+
+  async function poll() {
+    let job;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) throw new Error(response.status);
+      job = await response.json();
+    } catch (error) {
+      setTimeout(poll, 3000);
+      return;
+    }
+    el("job-status").textContent = labels[job.status] || job.status;
+    el("job-status").className = "status " + job.status;
+    el("job-progress").value = job.progress;
+    el("job-percent").textContent = job.progress + "%";
+    el("job-stage").textContent = job.stage;
+    if (job.error) { el("job-error").textContent = job.error; el("job-error").hidden = false; }
+    if (job.cohort) { el("job-cohort").querySelector("strong").textContent = job.cohort; el("job-cohort").hidden = false; }
+    if (job.status === "pending" || job.status === "running") setTimeout(poll, 1000);
+  }
+  poll();
+})();

@@ -1,0 +1,152 @@
+"""Shared fixtures: media storage in a temporary folder, users per role, a real Celery worker.
+
+With READERSTUDY_REQUIRE_SERVICES=1 (set by .ci/run) a test that needs PostgreSQL or the
+Redis-backed worker fails instead of skipping when the service is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRE_SERVICES = os.environ.get("READERSTUDY_REQUIRE_SERVICES") == "1"
+
+
+def _missing_service(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path_factory: pytest.TempPathFactory, settings) -> Path:
+    media = tmp_path_factory.mktemp("media")
+    settings.MEDIA_ROOT = media
+    return media
+
+
+@pytest.fixture
+def media_root(_media_root: Path) -> Path:
+    return _media_root
+
+
+def stored_files(media: Path) -> list[Path]:
+    return [p for p in media.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def postgres(django_db_blocker) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        _missing_service(f"test needs PostgreSQL, DATABASE_URL points at {connection.vendor}")
+
+
+@pytest.fixture
+def make_user(db):
+    from readerstudy.accounts.models import Role
+    from readerstudy.accounts.services import user_create_or_update
+
+    def factory(role: Role | str = Role.READER, username: str | None = None):
+        return user_create_or_update(
+            username=username or f"{role}-{uuid.uuid4().hex[:6]}",
+            password="pw-for-tests-1",
+            role=Role(role),
+        )
+
+    return factory
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+WORKER_MEDIA = REPO / "var" / "test-worker-media"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process on the Redis broker, sharing the test database and media.
+
+    The tests publish through the app's configured broker (CELERY_BROKER_URL), so that must be
+    Redis: .ci/run and `./run test` set it.
+    """
+    from urllib.parse import urlparse
+
+    from django.conf import settings
+    from django.db import connection
+
+    broker = settings.CELERY_BROKER_URL
+    parsed = urlparse(broker)
+    if parsed.scheme not in ("redis", "rediss"):
+        _missing_service(f"worker tests need CELERY_BROKER_URL=redis://..., got {broker!r}")
+    if not _port_open(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+        _missing_service(f"Redis broker not reachable at {broker}")
+    if connection.vendor != "postgresql":
+        _missing_service("the worker shares the test database, which must be PostgreSQL")
+    settings_dict = connection.settings_dict
+    database_url = (
+        f"postgres://{settings_dict['USER'] or ''}:{settings_dict['PASSWORD'] or ''}@"
+        f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+    )
+    (REPO / "var").mkdir(exist_ok=True)
+    WORKER_MEDIA.mkdir(parents=True, exist_ok=True)
+    log = open(REPO / "var" / "test-worker.log", "w")  # noqa: SIM115 - closed after the worker stops
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(WORKER_MEDIA),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "readerstudy.celery",
+            "worker",
+            "--pool=solo",
+            "--queues=default,imports,inference",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield {"broker": broker, "media_root": WORKER_MEDIA, "process": process}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
