@@ -274,7 +274,8 @@ def _read_submit(
         if previous_event.actor_id != reader.pk:
             raise PermissionDenied("this submission key belongs to another reader")
         return previous_event.read, False
-    study = arm.study
+    # Fresh from the database: a cached arm.study may predate the study being closed.
+    study = ReaderStudy.objects.get(pk=arm.study_id)
     if study.status != StudyStatus.OPEN:
         raise ValidationError(f"study {study.name!r} is {study.status}, not open for reading")
     if not ReaderAssignment.objects.filter(study=study, reader=reader).exists():
