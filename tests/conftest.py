@@ -33,6 +33,18 @@ def _media_root(tmp_path_factory: pytest.TempPathFactory, settings) -> Path:
     return media
 
 
+@pytest.fixture(autouse=True)
+def _plain_http_and_static(settings) -> None:
+    """Tests speak plain HTTP to the test client and have no collected static manifest."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def media_root(_media_root: Path) -> Path:
     return _media_root

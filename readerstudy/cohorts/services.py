@@ -9,6 +9,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -383,7 +384,13 @@ def _safe_extract(archive: Path, target: Path, *, shown: str) -> None:
                 raise CohortImportError(
                     f"entry {entry.filename!r} escapes the target folder", file=shown
                 )
-        bundle.extractall(target)
+        try:
+            bundle.extractall(target)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            # CRC mismatch, truncated data, unsupported compression: the archive is at fault.
+            raise CohortImportError(
+                f"corrupt or unsupported zip archive ({exc})", file=shown
+            ) from exc
 
 
 def _cohort_root(extracted: Path, *, shown: str) -> Path:

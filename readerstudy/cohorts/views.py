@@ -1,6 +1,7 @@
 """Cohort pages for coordinators: list, zip upload, import job progress. Thin: services do the work."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -16,7 +17,10 @@ from readerstudy.cohorts.errors import CohortImportError
 
 
 class UploadForm(forms.Form):
-    archive = forms.FileField(help_text="a .zip of one cohort folder (see the import format)")
+    archive = forms.FileField(
+        help_text="a .zip of one cohort folder (see the import format)",
+        widget=forms.FileInput(attrs={"accept": ".zip,application/zip"}),
+    )
 
 
 @login_required
@@ -35,8 +39,9 @@ def cohort_list_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("cohorts.add_importjob", raise_exception=True)
 def cohort_upload_view(request: HttpRequest) -> HttpResponse:
-    form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    # Bound on every POST, also one without fields: "no file chosen" is an error, not a blank form.
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+    if form.is_bound and form.is_valid():
         try:
             job = services.import_job_create(user=request.user, upload=form.cleaned_data["archive"])
         except CohortImportError as exc:
@@ -44,8 +49,6 @@ def cohort_upload_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.info(request, f"Upload received; import job {job.pk} is queued.")
             return redirect("cohorts:job", job_id=job.pk)
-    from django.conf import settings
-
     return render(
         request,
         "cohorts/upload.html",

@@ -11,6 +11,7 @@
     let job;
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.status === 403 || response.status === 404) return; // logged out or gone: stop
       if (!response.ok) throw new Error(response.status);
       job = await response.json();
     } catch (error) {
@@ -20,8 +21,10 @@
     el("job-status").textContent = labels[job.status] || job.status;
     el("job-status").className = "status " + job.status;
     el("job-progress").value = job.progress;
+    el("job-progress").className = job.status;
     el("job-percent").textContent = job.progress + "%";
     el("job-stage").textContent = job.stage;
+    el("job-progress-block").hidden = job.status === "failed"; // the error says what failed
     if (job.error) { el("job-error").textContent = job.error; el("job-error").hidden = false; }
     if (job.cohort) { el("job-cohort").querySelector("strong").textContent = job.cohort; el("job-cohort").hidden = false; }
     if (job.status === "pending" || job.status === "running") setTimeout(poll, 1000);

@@ -11,7 +11,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from readerstudy.cohorts.errors import CohortImportError
-from readerstudy.cohorts.models import Cohort, CTSeries, CTSlice, Node, Patient, PatientIdentity, ReferenceStandard
+from readerstudy.cohorts.models import (
+    Cohort,
+    CTSeries,
+    CTSlice,
+    Node,
+    Patient,
+    PatientIdentity,
+    ReferenceStandard,
+)
 from readerstudy.cohorts.services import cohort_import_folder
 from tests.cohort_factory import (
     PIXEL_SPACING,
@@ -61,11 +69,18 @@ def test_import_success(tmp_path: Path, media_root: Path, mask_format: str) -> N
     # box slices 3-5, rows 14-21, columns 14-23 -> 3 x 8 x 10 voxels
     assert node.voxel_count == 3 * 8 * 10
     assert node.bbox == [3, 14, 14, 6, 22, 24]
-    assert node.volume_mm3 == pytest.approx(240 * PIXEL_SPACING[0] * PIXEL_SPACING[1] * SLICE_SPACING)
+    assert node.volume_mm3 == pytest.approx(
+        240 * PIXEL_SPACING[0] * PIXEL_SPACING[1] * SLICE_SPACING
+    )
     assert node.level == "III" and node.side == "left"
     assert node.reference.call == "metastasis"
     ene = ReferenceStandard.objects.get(node__series=series, node__label="N3")
-    assert ene.call == "ene" and ene.ene_extent_mm == 3.5 and ene.ene_grade == 3 and ene.ene_category == "macro"
+    assert (
+        ene.call == "ene"
+        and ene.ene_extent_mm == 3.5
+        and ene.ene_grade == 3
+        and ene.ene_category == "macro"
+    )
     patient = series.patient
     assert (patient.age, patient.sex, patient.primary_site, patient.pt_stage, patient.pn_stage) == (
         61,
@@ -110,7 +125,15 @@ def test_deidentification_removes_identifiers(tmp_path: Path, media_root: Path) 
         with stored.file.open("rb") as handle:
             ds = pydicom.dcmread(handle)
         text = str(ds)
-        for secret in ("MRN1000", "DOE", "Springfield", "Hospital Road", "House", "ACC123456", "19600101"):
+        for secret in (
+            "MRN1000",
+            "DOE",
+            "Springfield",
+            "Hospital Road",
+            "House",
+            "ACC123456",
+            "19600101",
+        ):
             assert secret not in text, f"{secret} left in {stored.file.name}"
         assert str(ds.PatientName) == patient.pseudonym == ds.PatientID
         assert ds.PatientIdentityRemoved == "YES"
@@ -124,7 +147,9 @@ def test_deidentification_removes_identifiers(tmp_path: Path, media_root: Path) 
         assert ds.pixel_array.shape == (32, 32)
 
 
-def test_reimport_identical_is_a_noop_and_changed_content_is_refused(tmp_path: Path, media_root: Path) -> None:
+def test_reimport_identical_is_a_noop_and_changed_content_is_refused(
+    tmp_path: Path, media_root: Path
+) -> None:
     folder = write_cohort(tmp_path / "cohort")
     first = cohort_import_folder(folder)
     files_before = sorted(stored_files(media_root))
@@ -154,7 +179,9 @@ def _non_dicom(folder: Path) -> None:
 
 
 def _missing_slice(folder: Path) -> None:
-    files = sorted(dicom_files(folder, "MRN1001"), key=lambda p: pydicom.dcmread(p).ImagePositionPatient[2])
+    files = sorted(
+        dicom_files(folder, "MRN1001"), key=lambda p: pydicom.dcmread(p).ImagePositionPatient[2]
+    )
     files[4].unlink()
 
 
@@ -172,9 +199,15 @@ def _duplicated_position(folder: Path) -> None:
 
 
 def _inconsistent_spacing(folder: Path) -> None:
-    files = sorted(dicom_files(folder, "MRN1001"), key=lambda p: pydicom.dcmread(p).ImagePositionPatient[2])
+    files = sorted(
+        dicom_files(folder, "MRN1001"), key=lambda p: pydicom.dcmread(p).ImagePositionPatient[2]
+    )
     ds = pydicom.dcmread(files[-1])
-    ds.ImagePositionPatient = [ds.ImagePositionPatient[0], ds.ImagePositionPatient[1], ds.ImagePositionPatient[2] + 1.0]
+    ds.ImagePositionPatient = [
+        ds.ImagePositionPatient[0],
+        ds.ImagePositionPatient[1],
+        ds.ImagePositionPatient[2] + 1.0,
+    ]
     ds.save_as(files[-1])
 
 
@@ -251,26 +284,48 @@ BAD_INPUTS = {
     "non-DICOM file": (_non_dicom, "MRN1001/ct/notes.txt: not a readable DICOM file", "npy"),
     "missing slice": (_missing_slice, "slice(s) missing", "npy"),
     "duplicated slice (same SOP UID)": (_duplicated_slice, "duplicated slice", "npy"),
-    "duplicated slice (same position)": (_duplicated_position, "duplicated slice: same position", "npy"),
+    "duplicated slice (same position)": (
+        _duplicated_position,
+        "duplicated slice: same position",
+        "npy",
+    ),
     "inconsistent slice spacing": (_inconsistent_spacing, "inconsistent slice spacing", "npy"),
     "inconsistent pixel spacing": (_inconsistent_pixel_spacing, "field 'PixelSpacing'", "npy"),
     "not CT": (_wrong_modality, "field 'Modality': expected CT", "npy"),
     "mask shape": (_mask_shape, "MRN1001/nodes.npy: mask shape (8, 30, 32) does not match", "npy"),
     "mask geometry": (_mask_geometry, "MRN1001/nodes.nii.gz: mask geometry", "nifti"),
     "empty mask": (_empty_mask, "manifest.csv, row 6, field 'mask_label'", "npy"),
-    "unknown call": (_unknown_call, "manifest.csv, row 6, field 'reference': unknown value 'probably'", "npy"),
+    "unknown call": (
+        _unknown_call,
+        "manifest.csv, row 6, field 'reference': unknown value 'probably'",
+        "npy",
+    ),
     "unknown level": (_unknown_level, "manifest.csv, row 6, field 'level'", "npy"),
     "unknown stage": (_unknown_stage, "manifest.csv, row 5, field 'pn_stage'", "npy"),
-    "duplicate node id": (_duplicate_node_id, "row 6, field 'node_id': node 'N1' of patient 'MRN1001'", "npy"),
+    "duplicate node id": (
+        _duplicate_node_id,
+        "row 6, field 'node_id': node 'N1' of patient 'MRN1001'",
+        "npy",
+    ),
     "duplicate mask label": (_duplicate_mask_label, "row 6, field 'mask_label'", "npy"),
-    "inconsistent patient columns": (_inconsistent_patient, "row 6, field 'age': differs from row 5", "npy"),
-    "path outside the folder": (_path_escape, "row 6, field 'mask': path '../../etc/passwd' leaves", "npy"),
+    "inconsistent patient columns": (
+        _inconsistent_patient,
+        "row 6, field 'age': differs from row 5",
+        "npy",
+    ),
+    "path outside the folder": (
+        _path_escape,
+        "row 6, field 'mask': path '../../etc/passwd' leaves",
+        "npy",
+    ),
     "ENE extent on a benign node": (_ene_fields_on_benign, "row 5, field 'ene_extent_mm'", "npy"),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
-def test_bad_input_is_refused_and_leaves_nothing(tmp_path: Path, media_root: Path, case: str) -> None:
+def test_bad_input_is_refused_and_leaves_nothing(
+    tmp_path: Path, media_root: Path, case: str
+) -> None:
     breaker, expected, mask_format = BAD_INPUTS[case]
     folder = write_cohort(tmp_path / "cohort", mask_format=mask_format)
     breaker(folder)
@@ -291,7 +346,9 @@ def test_command_exits_non_zero_with_the_message(tmp_path: Path, media_root: Pat
 def test_command_imports(tmp_path: Path, media_root: Path, capsys) -> None:
     folder = write_cohort(tmp_path / "cohort")
     call_command("import_cohort", str(folder), "--quiet")
-    assert "Imported cohort 'Test cohort': 2 patients, 6 nodes, 16 slices" in capsys.readouterr().out
+    assert (
+        "Imported cohort 'Test cohort': 2 patients, 6 nodes, 16 slices" in capsys.readouterr().out
+    )
     call_command("import_cohort", str(folder), "--quiet")
     assert "already imported" in capsys.readouterr().out
 

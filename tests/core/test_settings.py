@@ -10,9 +10,15 @@ from tests.conftest import REPO
 
 
 def _run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
-    }
+    # A test run's own variables (DEBUG, the async-unsafe switch) must not leak into the check.
+    leaked = (
+        "DEBUG",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "SECURE_SSL_REDIRECT",
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in leaked}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO,
@@ -62,3 +68,23 @@ def test_database_url_selects_postgresql() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "readers", "db.example"]
+
+
+def test_health_check_is_exempt_from_the_https_redirect() -> None:
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client; c = Client();"
+        "print(c.get('/healthz').status_code, c.get('/accounts/login/').status_code)"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "readerstudy.settings",
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "1",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "301"]
