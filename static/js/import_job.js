@@ -26,6 +26,7 @@
     el("job-stage").textContent = job.stage;
     el("job-progress-block").hidden = job.status === "failed"; // the error says what failed
     if (job.error) { el("job-error").textContent = job.error; el("job-error").hidden = false; }
+    el("job-nothing-changed").hidden = job.status !== "failed";
     if (job.cohort) { el("job-cohort").querySelector("strong").textContent = job.cohort; el("job-cohort").hidden = false; }
     if (job.status === "pending" || job.status === "running") setTimeout(poll, 1000);
   }
