@@ -1,0 +1,554 @@
+"""Loading and validation of the long ratings table, and the 3-way task helpers.
+
+The engine's input is a tidy long table with one row per rating:
+
+``case``
+    identifier of the rated unit (a lymph node);
+``reader``
+    a reader or a model;
+``score``
+    numeric: an ordinal call or a continuous probability (higher = more likely positive);
+``truth``
+    reference standard, 0 or 1;
+``modality`` (optional)
+    e.g. ``unaided`` / ``aided``;
+``cluster`` (optional)
+    the unit cases are nested in (the patient a node belongs to);
+``cohort`` (optional)
+    a cohort label (internal / external test set).
+
+3-way calls (benign / metastasis without ENE / metastasis with ENE) are turned into the three binary
+tasks of the ENE study (seed 001) by :func:`task_ratings` (calls) and :func:`task_from_probabilities`
+(model probabilities).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import AnalysisInputError
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("case", "reader", "score", "truth")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("modality", "cluster", "cohort")
+
+#: Task names: ENE vs rest; metastasis (with or without ENE) vs benign; ENE vs metastasis without
+#: ENE among metastatic nodes only.
+TASKS: tuple[str, ...] = ("ene", "metastasis", "ene_vs_meta")
+
+TASK_LABELS: dict[str, str] = {
+    "ene": "ENE vs rest (benign or metastasis without ENE)",
+    "metastasis": "metastasis (with or without ENE) vs benign",
+    "ene_vs_meta": "ENE vs metastasis without ENE (metastatic nodes only)",
+}
+
+#: A reader's own decision in each task, as a threshold on the score :func:`task_ratings` gives a
+#: 3-way call (``score >= threshold`` is a positive call): ENE called (ordinal score 2); metastasis
+#: called (binary score 1); ENE called among metastatic nodes (binary score 1).
+CALL_DECISION_THRESHOLDS: dict[str, float] = {"ene": 2.0, "metastasis": 1.0, "ene_vs_meta": 1.0}
+
+#: Codes of a 3-way call. Strings accepted (case-insensitive) and their code.
+CALL_CODES: dict[str, int] = {
+    "0": 0,
+    "benign": 0,
+    "1": 1,
+    "metastasis": 1,
+    "metastasis_without_ene": 1,
+    "meta": 1,
+    "2": 2,
+    "ene": 2,
+    "metastasis_with_ene": 2,
+}
+
+__all__ = [
+    "CALL_CODES",
+    "CALL_DECISION_THRESHOLDS",
+    "REQUIRED_COLUMNS",
+    "TASKS",
+    "TASK_LABELS",
+    "PROBABILITY_COLUMNS",
+    "encode_calls",
+    "has_three_way_calls",
+    "load_ratings",
+    "ratings_matrix",
+    "task_from_probabilities",
+    "task_ratings",
+    "validate_ratings",
+]
+
+
+def load_ratings(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """Read a ratings table from a CSV file or take a copy of a DataFrame.
+
+    Column names are stripped and lower-cased; nothing else is changed (call
+    :func:`validate_ratings` to check and normalise the content).
+
+    Parameters
+    ----------
+    source : str, Path or DataFrame
+        Path of a comma-separated file with a header row, or a DataFrame.
+
+    Returns
+    -------
+    DataFrame
+        A new DataFrame (the caller's is never modified).
+
+    Raises
+    ------
+    AnalysisInputError
+        If the file does not exist, cannot be parsed or is empty (the message names the file).
+    """
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise AnalysisInputError(f"{path}: no such file")
+        try:
+            # Identifiers stay strings ("007" must not become 7); score/truth are converted later.
+            frame = pd.read_csv(path, dtype=str, keep_default_na=True, skipinitialspace=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise AnalysisInputError(f"{path}: cannot read CSV: {first_line}") from None
+    frame.columns = [str(column).strip().lower() for column in frame.columns]
+    if not frame.index.is_unique:
+        # Messages point at rows through the index: it must identify one row.
+        frame = frame.reset_index(drop=True)
+    if frame.empty:
+        where = "input table" if isinstance(source, pd.DataFrame) else str(source)
+        raise AnalysisInputError(f"{where}: no rows")
+    return frame
+
+
+def _row_label(frame: pd.DataFrame, index: object) -> str:
+    """Human row reference: the data row number (1-based, header excluded) for a default index."""
+    if isinstance(frame.index, pd.RangeIndex):
+        return f"row {int(index) + 1}"  # type: ignore[call-overload]
+    return f"row {index!r}"
+
+
+def _show(value: object) -> str:
+    """repr of a cell value without numpy type noise (np.int64(2) -> 2)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def _to_numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Convert a column to float; raise naming the first value that is not a number."""
+    converted = pd.to_numeric(frame[column], errors="coerce")
+    bad = converted.isna() & frame[column].notna()
+    if bad.any():
+        index = bad[bad].index[0]
+        raise AnalysisInputError(
+            f"column {column!r}: {_show(frame.at[index, column])} at {_row_label(frame, index)} "
+            f"is not a number ({int(bad.sum())} such rows)"
+        )
+    return converted.astype(float)
+
+
+def _clean_labels(series: pd.Series) -> pd.Series:
+    """Identifiers as stripped strings (so 1, "1" and " 1" name the same case)."""
+
+    def clean(value: object) -> object:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return np.nan
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value).strip()
+
+    return series.map(clean).astype(object)
+
+
+def validate_ratings(
+    df: pd.DataFrame,
+    *,
+    require_modality: bool = False,
+    require_cluster: bool = False,
+    score_column: str = "score",
+) -> pd.DataFrame:
+    """Check a long ratings table and return a normalised copy.
+
+    Checks (each failure raises :class:`AnalysisInputError` naming the column, row, reader or case):
+
+    * the columns ``case``, ``reader``, ``score`` (or ``score_column``), ``truth`` exist
+      (and ``modality`` / ``cluster`` when required);
+    * ``case``, ``reader`` (and ``modality`` / ``cluster`` when present) have no missing values;
+    * ``score`` is numeric and finite, no missing values;
+    * ``truth`` is 0 or 1 with no missing values (``True``/``False`` and ``"0"``/``"1"`` accepted);
+    * each case has a single truth value, and a single cluster when ``cluster`` is present;
+    * each (case, reader, modality) combination appears once.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The long table (see the module docstring).
+    require_modality, require_cluster : bool
+        Require the optional ``modality`` / ``cluster`` columns.
+    score_column : str
+        Name of the score column (``call`` for kappa input); renamed to ``score`` in the output.
+
+    Returns
+    -------
+    DataFrame
+        Copy with lower-case column names; ``case``, ``reader``, ``modality``, ``cluster``,
+        ``cohort`` as strings; ``score`` float; ``truth`` int (0/1). A missing ``modality`` column is
+        *not* added.
+    """
+    frame = load_ratings(df)
+    if score_column != "score" and score_column in frame.columns:
+        frame = frame.rename(columns={score_column: "score"})
+    required = ["case", "reader", "score", "truth"]
+    if require_modality:
+        required.append("modality")
+    if require_cluster:
+        required.append("cluster")
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        shown = [score_column if column == "score" else column for column in missing]
+        raise AnalysisInputError(
+            f"missing column(s) {', '.join(repr(c) for c in shown)}; "
+            f"found {', '.join(repr(c) for c in frame.columns)}"
+        )
+
+    for column in ("case", "reader", "modality", "cluster", "cohort"):
+        if column not in frame.columns:
+            continue
+        frame[column] = _clean_labels(frame[column])
+        empty = frame[column].isna() | (frame[column] == "")
+        if empty.any():
+            index = empty[empty].index[0]
+            raise AnalysisInputError(
+                f"column {column!r}: missing value at {_row_label(frame, index)} "
+                f"({int(empty.sum())} such rows)"
+            )
+
+    shown_score = score_column
+    scores = _to_numeric(frame.rename(columns={"score": shown_score}), shown_score)
+    scores.index = frame.index
+    bad_score = ~np.isfinite(scores.to_numpy())
+    if bad_score.any():
+        index = frame.index[np.flatnonzero(bad_score)[0]]
+        raise AnalysisInputError(
+            f"column {shown_score!r}: missing or non-finite value at {_row_label(frame, index)} "
+            f"(reader {frame.at[index, 'reader']!r}, case {frame.at[index, 'case']!r}; "
+            f"{int(bad_score.sum())} such rows)"
+        )
+    frame["score"] = scores
+
+    truth_text = frame["truth"].map(lambda v: v if not isinstance(v, str) else v.strip().lower())
+    truth_text = truth_text.replace({"true": 1, "false": 0})
+    truth = pd.to_numeric(truth_text, errors="coerce")
+    if truth.isna().any():
+        index = truth[truth.isna()].index[0]
+        value = frame.at[index, "truth"]
+        what = "missing value" if pd.isna(value) else f"{_show(value)} is not 0/1"
+        raise AnalysisInputError(
+            f"column 'truth': {what} at {_row_label(frame, index)} (case {frame.at[index, 'case']!r}; "
+            f"{int(truth.isna().sum())} such rows)"
+        )
+    non_binary = ~truth.isin([0, 1])
+    if non_binary.any():
+        index = non_binary[non_binary].index[0]
+        values = sorted(
+            {float(v) if not float(v).is_integer() else int(v) for v in truth[non_binary]}
+        )
+        raise AnalysisInputError(
+            f"column 'truth' must be 0 or 1: {_show(frame.at[index, 'truth'])} at "
+            f"{_row_label(frame, index)} (case {frame.at[index, 'case']!r}; "
+            f"non-binary values {values[:5]})"
+        )
+    frame["truth"] = truth.astype(int)
+
+    truth_per_case = frame.groupby("case", sort=False)["truth"].nunique()
+    conflicting = truth_per_case[truth_per_case > 1]
+    if len(conflicting):
+        cases = list(conflicting.index[:5])
+        raise AnalysisInputError(
+            f"column 'truth': case(s) {cases} have more than one truth value "
+            f"({len(conflicting)} such cases)"
+        )
+    if "cluster" in frame.columns:
+        cluster_per_case = frame.groupby("case", sort=False)["cluster"].nunique()
+        conflicting = cluster_per_case[cluster_per_case > 1]
+        if len(conflicting):
+            cases = list(conflicting.index[:5])
+            raise AnalysisInputError(
+                f"column 'cluster': case(s) {cases} belong to more than one cluster "
+                f"({len(conflicting)} such cases)"
+            )
+
+    key = ["case", "reader"] + (["modality"] if "modality" in frame.columns else [])
+    duplicated = frame.duplicated(subset=key, keep="first")
+    if duplicated.any():
+        index = duplicated[duplicated].index[0]
+        combo = ", ".join(f"{column} {_show(frame.at[index, column])}" for column in key)
+        raise AnalysisInputError(
+            f"duplicate rating at {_row_label(frame, index)}: {combo} appears more than once "
+            f"({int(duplicated.sum())} duplicate rows)"
+        )
+    return frame
+
+
+def ratings_matrix(
+    df: pd.DataFrame,
+    *,
+    modality: str | None = None,
+    readers: Sequence[str] | None = None,
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """Arrange ratings as a complete readers x cases matrix.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Long ratings table (validated here if needed).
+    modality : str, optional
+        Keep only rows of this modality. If the table has a ``modality`` column with more than one
+        value, a modality must be given.
+    readers : sequence of str, optional
+        Readers to include, in this order (default: all, in order of first appearance).
+
+    Returns
+    -------
+    readers : list of str
+        Reader names, row order of ``scores``.
+    cases : list of str
+        Case identifiers, column order of ``scores`` (order of first appearance).
+    scores : ndarray, shape (k, n)
+        ``scores[i, j]`` is reader ``i``'s score of case ``j``.
+    truth : ndarray of int, shape (n,)
+        0/1 truth of each case.
+
+    Raises
+    ------
+    AnalysisInputError
+        If the modality or a reader is unknown, or some reader did not rate every case (the message
+        names the readers and up to five missing cases each).
+    """
+    frame = validate_ratings(df)
+    if "modality" in frame.columns:
+        modalities = list(pd.unique(frame["modality"]))
+        if modality is None:
+            if len(modalities) > 1:
+                raise AnalysisInputError(
+                    f"column 'modality' has several values {modalities}: choose one"
+                )
+        else:
+            if str(modality) not in modalities:
+                raise AnalysisInputError(
+                    f"modality {modality!r} not found; available: {modalities}"
+                )
+            frame = frame[frame["modality"] == str(modality)]
+    elif modality is not None:
+        raise AnalysisInputError(
+            f"modality {modality!r} requested but there is no 'modality' column"
+        )
+
+    all_readers = list(pd.unique(frame["reader"]))
+    if readers is None:
+        chosen = all_readers
+    else:
+        chosen = [str(reader) for reader in readers]
+        unknown = [reader for reader in chosen if reader not in all_readers]
+        if unknown:
+            raise AnalysisInputError(f"reader(s) {unknown} not found; available: {all_readers}")
+        frame = frame[frame["reader"].isin(chosen)]
+    cases = list(pd.unique(frame["case"]))
+    wide = frame.pivot(index="reader", columns="case", values="score").reindex(
+        index=chosen, columns=cases
+    )
+    missing = wide.isna()
+    if missing.to_numpy().any():
+        problems = []
+        for reader, row in missing.iterrows():
+            absent = list(row[row].index)
+            if absent:
+                more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+                problems.append(f"reader {reader!r} has no score for case(s) {absent[:5]}{more}")
+        raise AnalysisInputError("readers did not rate the same cases: " + "; ".join(problems))
+    truth_by_case = frame.groupby("case", sort=False)["truth"].first().reindex(cases)
+    return (
+        [str(reader) for reader in chosen],
+        [str(case) for case in cases],
+        wide.to_numpy(dtype=float),
+        truth_by_case.to_numpy(dtype=int),
+    )
+
+
+def encode_calls(values: Iterable[object], *, column: str = "call") -> np.ndarray:
+    """Code 3-way calls as 0 (benign), 1 (metastasis without ENE), 2 (metastasis with ENE).
+
+    Accepts integers 0/1/2 (also as floats or strings) and the strings ``benign``,
+    ``metastasis`` (or ``metastasis_without_ene``), ``ene`` (or ``metastasis_with_ene``),
+    case-insensitive.
+
+    Raises
+    ------
+    AnalysisInputError
+        Naming the first value that is not a 3-way call and its position.
+    """
+    codes = []
+    for position, value in enumerate(values):
+        is_integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        is_whole_float = isinstance(value, (float, np.floating)) and float(value).is_integer()
+        key = str(int(value)) if is_integer or is_whole_float else str(value).strip().lower()
+        if key.endswith(".0") and key[:-2].isdigit():
+            key = key[:-2]  # "1.0": a CSV column with empty cells is read back as floats
+        if key not in CALL_CODES:
+            raise AnalysisInputError(
+                f"column {column!r}: {value!r} at row {position + 1} is not a 3-way call "
+                "(0/1/2 or benign/metastasis/ene)"
+            )
+        codes.append(CALL_CODES[key])
+    return np.asarray(codes, dtype=int)
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise AnalysisInputError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+
+
+PROBABILITY_COLUMNS: tuple[str, str, str] = ("p_benign", "p_meta", "p_ene")
+
+
+def has_three_way_calls(df: pd.DataFrame, *, reference_column: str = "reference") -> bool:
+    """True if the table is 3-way input (a reference column and calls or class probabilities)."""
+    columns = {str(column).strip().lower() for column in df.columns}
+    return reference_column in columns and (
+        "call" in columns or all(column in columns for column in PROBABILITY_COLUMNS)
+    )
+
+
+def task_ratings(
+    df: pd.DataFrame,
+    *,
+    task: str,
+    call_column: str = "call",
+    reference_column: str = "reference",
+) -> pd.DataFrame:
+    """Turn 3-way calls and 3-class probabilities into the long table of one binary task.
+
+    Input columns: ``case``, ``reader``, ``reference_column`` (the 3-way reference standard) and,
+    per row, either ``call_column`` (a reader's 3-way call) or the model probabilities
+    ``p_benign``, ``p_meta``, ``p_ene`` (a row whose call is empty and whose probabilities are
+    given is a model's rating). Other columns (``modality``, ``cluster``, ``cohort``) are kept.
+
+    Scores and truth per task (seed 001, Tables 4-6):
+
+    ``ene``
+        truth = reference is ENE; score = the ordinal call 0/1/2, or p_ene (all cases).
+    ``metastasis``
+        truth = reference is metastasis with or without ENE; score = call >= 1 (a binary call), or
+        p_meta + p_ene (all cases).
+    ``ene_vs_meta``
+        only cases whose *reference* is metastatic; truth = reference is ENE; score = call is ENE
+        (binary), or p_ene / (p_meta + p_ene).
+
+    Returns
+    -------
+    DataFrame
+        Long table with ``score`` and ``truth`` columns, ready for :func:`validate_ratings`.
+    """
+    _check_task(task)
+    frame = load_ratings(df)
+    for column in ("case", "reader", reference_column):
+        if column not in frame.columns:
+            raise AnalysisInputError(
+                f"missing column {column!r} for 3-way input; found {list(frame.columns)}"
+            )
+    has_calls = call_column in frame.columns
+    has_probabilities = all(column in frame.columns for column in PROBABILITY_COLUMNS)
+    if not has_calls and not has_probabilities:
+        raise AnalysisInputError(
+            f"3-way input needs a {call_column!r} column or the columns "
+            f"{', '.join(PROBABILITY_COLUMNS)}; found {list(frame.columns)}"
+        )
+    reference = encode_calls(frame[reference_column].tolist(), column=reference_column)
+    if has_calls:
+        call_given = frame[call_column].notna() & (frame[call_column].astype(str).str.strip() != "")
+    else:
+        call_given = pd.Series(False, index=frame.index)
+    model_rows = ~call_given
+    if model_rows.any() and not has_probabilities:
+        index = model_rows[model_rows].index[0]
+        raise AnalysisInputError(
+            f"column {call_column!r}: missing value at row {int(index) + 1} "
+            f"(reader {frame.at[index, 'reader']!r}, case {frame.at[index, 'case']!r})"
+        )
+    scores = np.full(len(frame), np.nan)
+    positions = np.arange(len(frame))
+    call_positions = positions[call_given.to_numpy()]
+    model_positions = positions[model_rows.to_numpy()]
+    if len(call_positions):
+        calls = encode_calls(frame[call_column].iloc[call_positions].tolist(), column=call_column)
+        if task == "ene":
+            scores[call_positions] = calls
+        elif task == "metastasis":
+            scores[call_positions] = calls >= 1
+        else:
+            scores[call_positions] = calls == 2
+    if len(model_positions):
+        probabilities = []
+        for column in PROBABILITY_COLUMNS:
+            values = pd.to_numeric(frame[column].iloc[model_positions], errors="coerce")
+            if values.isna().any():
+                bad = int(np.flatnonzero(values.isna().to_numpy())[0])
+                row = model_positions[bad]
+                raise AnalysisInputError(
+                    f"column {column!r}: {_show(frame[column].iloc[row])} at row {row + 1} is not a "
+                    f"probability (reader {frame['reader'].iloc[row]!r} has no call either)"
+                )
+            probabilities.append(values.to_numpy(dtype=float))
+        scores[model_positions] = task_from_probabilities(*probabilities, task=task)
+    drop = [reference_column] + [c for c in (call_column, *PROBABILITY_COLUMNS) if c in frame]
+    out = frame.drop(columns=drop).copy()
+    out["score"] = scores
+    out["truth"] = (
+        (reference == 2).astype(int) if task != "metastasis" else (reference >= 1).astype(int)
+    )
+    if task == "ene_vs_meta":
+        out = out.loc[reference >= 1]
+    return out.reset_index(drop=True)
+
+
+def task_from_probabilities(
+    p_benign: np.ndarray | Sequence[float],
+    p_meta: np.ndarray | Sequence[float],
+    p_ene: np.ndarray | Sequence[float],
+    *,
+    task: str,
+) -> np.ndarray:
+    """Score of one binary task from 3-class model probabilities.
+
+    ``ene`` -> p_ene; ``metastasis`` -> p_meta + p_ene (= 1 - p_benign when they sum to one);
+    ``ene_vs_meta`` -> p_ene / (p_meta + p_ene), the probability of ENE given metastasis (0.5 where
+    both are 0, where the model has no preference). ``p_benign`` is checked for shape only, so
+    un-normalised outputs still give the documented scores.
+    """
+    _check_task(task)
+    benign = np.asarray(p_benign, dtype=float)
+    meta = np.asarray(p_meta, dtype=float)
+    ene = np.asarray(p_ene, dtype=float)
+    if not (benign.shape == meta.shape == ene.shape):
+        raise AnalysisInputError(
+            f"probability arrays differ in shape: {benign.shape}, {meta.shape}, {ene.shape}"
+        )
+    for name, values in (("p_benign", benign), ("p_meta", meta), ("p_ene", ene)):
+        bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+        if bad.any():
+            position = int(np.flatnonzero(bad)[0])
+            raise AnalysisInputError(
+                f"{name}: {float(values.flat[position])!r} at position {position} is not a probability"
+            )
+    if task == "ene":
+        return ene.copy()
+    if task == "metastasis":
+        return meta + ene
+    total = meta + ene
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, ene / np.where(total > 0, total, 1.0), 0.5)

@@ -1,0 +1,666 @@
+"""One JSON document with every analysis of a reader study (seed 001's Tables 3-6 and more).
+
+:func:`study_report` takes the long ratings table, either
+
+* *scores*: ``case``, ``reader``, ``score``, ``truth`` (+ ``modality``, ``cluster``, ``cohort``), or
+* *3-way calls*: ``case``, ``reader``, ``reference`` (benign / metastasis / ene) and per row a
+  reader's ``call`` or a model's ``p_benign``, ``p_meta``, ``p_ene``; each of seed 001's three
+  binary tasks is then analysed (:func:`analysis.data.task_ratings`),
+
+and reports, per cohort (and pooled when there are several), per task and per modality: AUCs with
+CIs, the model against each reader (paired DeLong) and against the reader mean, the reader-mean
+AUC, Youden / fixed-FPR operating points of models, each reader's own operating point (3-way
+calls), McNemar tests of model vs reader sensitivity/specificity, Fleiss' kappa and 3x3 confusion
+matrices, and, when ``analysis.mrmc`` / ``analysis.calibration`` are installed, the MRMC
+(Obuchowski-Rockette) comparison of modalities, the standalone-model-vs-readers test and the
+model's calibration. A section that cannot be computed for a legitimate data reason (e.g. a
+cohort without ENE nodes) holds ``{"error": message}`` and the message is added to ``warnings``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .agreement import THREE_WAY_LABELS, confusion_matrix, fleiss_kappa_from_ratings
+from .data import (
+    CALL_DECISION_THRESHOLDS,
+    PROBABILITY_COLUMNS,
+    TASK_LABELS,
+    TASKS,
+    encode_calls,
+    has_three_way_calls,
+    load_ratings,
+    ratings_matrix,
+    task_ratings,
+    validate_ratings,
+)
+from .delong import (
+    cluster_bootstrap_auc,
+    cluster_bootstrap_difference,
+    compare_readers,
+    model_vs_reader_mean,
+    reader_mean_auc,
+)
+from .errors import AnalysisInputError
+from .roc import roc_analysis
+from .thresholds import (
+    DEFAULT_TARGET_FPRS,
+    mcnemar_sensitivity_specificity,
+    operating_point,
+    threshold_analysis,
+    transfer_threshold,
+    youden_threshold,
+)
+
+__all__ = ["REPORT_SCHEMA", "study_report", "to_jsonable"]
+
+REPORT_SCHEMA = "readerstudy.analysis.report/1"
+POOLED_COHORT = "all cohorts"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert results to strict-JSON types: NaN and +/-inf become ``None``, numpy to Python."""
+    if (
+        hasattr(value, "to_dict")
+        and callable(value.to_dict)
+        and not isinstance(value, pd.DataFrame)
+    ):
+        return to_jsonable(value.to_dict())
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _optional_module(name: str) -> Any | None:
+    """Sibling modules written separately (MRMC, calibration) are used when present."""
+    try:
+        return importlib.import_module(f"analysis.{name}")
+    except ImportError:
+        return None
+
+
+class _Sections:
+    """Runs report sections; a data-dependent failure becomes ``{"error": ...}`` plus a warning."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def run(self, where: str, compute: Callable[[], Any]) -> Any:
+        try:
+            return to_jsonable(compute())
+        except AnalysisInputError as exc:
+            self.warnings.append(f"{where}: {exc}")
+            return {"error": str(exc)}
+
+
+def _model_rows_for_modality(
+    frame: pd.DataFrame, modality: str | None, models: Sequence[str]
+) -> pd.DataFrame:
+    """Rows of one modality; a model rated in another single modality is reused for it."""
+    if modality is None or "modality" not in frame.columns:
+        return frame
+    selected = frame[frame["modality"] == modality]
+    extra = []
+    for model in models:
+        if (selected["reader"] == model).any():
+            continue
+        model_rows = frame[frame["reader"] == model]
+        if model_rows["modality"].nunique() == 1:
+            extra.append(model_rows)
+    if extra:
+        selected = pd.concat([selected, *extra], ignore_index=True)
+    return selected.drop(columns=["modality"]).reset_index(drop=True)
+
+
+def _case_clusters(rows: pd.DataFrame, cases: list[str]) -> np.ndarray:
+    return rows.groupby("case", sort=False)["cluster"].first().reindex(cases).to_numpy()
+
+
+def _reader_vector(rows: pd.DataFrame, reader: str) -> pd.DataFrame:
+    return rows[rows["reader"] == reader].set_index("case")
+
+
+def _single_modality_sections(
+    rows: pd.DataFrame,
+    *,
+    models: list[str],
+    task: str | None,
+    three_way: bool,
+    target_fprs: Sequence[float],
+    alpha: float,
+    cluster: bool,
+    n_boot: int,
+    seed: int,
+    curves: bool,
+    sections: _Sections,
+    where: str,
+) -> dict[str, Any]:
+    mrmc = _optional_module("mrmc")
+    calibration = _optional_module("calibration")
+    decision = CALL_DECISION_THRESHOLDS[task] if three_way and task is not None else None
+    readers_present = [str(reader) for reader in pd.unique(rows["reader"])]
+    present_models = [model for model in models if model in readers_present]
+    humans = [reader for reader in readers_present if reader not in models]
+    out: dict[str, Any] = {
+        "readers": humans,
+        "models": present_models,
+        "n_cases": int(rows["case"].nunique()),
+        "n_positive": int(rows.groupby("case")["truth"].first().sum()),
+        "n_negative": int((1 - rows.groupby("case")["truth"].first()).sum()),
+    }
+    out["roc"] = sections.run(
+        f"{where} roc",
+        lambda: [
+            result.to_dict()
+            for result in roc_analysis(rows, alpha=alpha, cluster=cluster, curves=curves)
+        ],
+    )
+    if n_boot > 0 and cluster:
+
+        def bootstrap_aucs() -> list[dict[str, Any]]:
+            results = []
+            for reader in readers_present:
+                own = _reader_vector(rows, reader)
+                interval = cluster_bootstrap_auc(
+                    own["score"],
+                    own["truth"],
+                    own["cluster"],
+                    n_boot=n_boot,
+                    seed=seed,
+                    alpha=alpha,
+                )
+                results.append({"reader": reader, **interval.to_dict()})
+            return results
+
+        out["bootstrap_auc"] = sections.run(f"{where} bootstrap", bootstrap_aucs)
+
+    if humans:
+
+        def mean_of_readers() -> dict[str, Any]:
+            names, cases, scores, truth = ratings_matrix(rows, readers=humans)
+            clusters = _case_clusters(rows, cases) if cluster else None
+            return reader_mean_auc(
+                scores, truth, names=names, alpha=alpha, clusters=clusters
+            ).to_dict()
+
+        out["reader_mean"] = sections.run(f"{where} reader mean", mean_of_readers)
+
+    if decision is not None:
+
+        def reader_points() -> list[dict[str, Any]]:
+            points = []
+            for reader in humans:
+                own = _reader_vector(rows, reader)
+                point = operating_point(own["score"], own["truth"], threshold=decision, alpha=alpha)
+                points.append({"reader": reader, **point.to_dict()})
+            return points
+
+        out["reader_operating_points"] = sections.run(f"{where} reader calls", reader_points)
+        if len(humans) >= 2:
+
+            def decision_kappa() -> dict[str, Any]:
+                calls = rows[rows["reader"].isin(humans)].assign(
+                    call=lambda frame: (frame["score"] >= decision).astype(int)
+                )
+                return fleiss_kappa_from_ratings(calls, categories=[0, 1], alpha=alpha).to_dict()
+
+            out["fleiss_kappa"] = sections.run(f"{where} Fleiss kappa", decision_kappa)
+    elif humans:
+        out["reader_thresholds"] = sections.run(
+            f"{where} reader thresholds",
+            lambda: [
+                item.to_dict()
+                for item in threshold_analysis(
+                    rows, target_fprs=target_fprs, alpha=alpha, readers=humans
+                )
+            ],
+        )
+
+    model_sections = []
+    for model in present_models:
+        section: dict[str, Any] = {"model": model}
+        section["thresholds"] = sections.run(
+            f"{where} {model} thresholds",
+            lambda model=model: threshold_analysis(
+                rows, target_fprs=target_fprs, alpha=alpha, readers=[model]
+            )[0].to_dict(),
+        )
+
+        def versus_readers(model: str = model) -> list[dict[str, Any]]:
+            results = []
+            for reader in humans:
+                test = compare_readers(rows, a=model, b=reader, alpha=alpha, cluster=cluster)
+                entry = test.to_dict()
+                if n_boot > 0 and cluster:
+                    first = _reader_vector(rows, model)
+                    second = _reader_vector(rows, reader).loc[first.index]
+                    entry["bootstrap"] = cluster_bootstrap_difference(
+                        first["score"],
+                        second["score"],
+                        first["truth"],
+                        first["cluster"],
+                        n_boot=n_boot,
+                        seed=seed,
+                        alpha=alpha,
+                    ).to_dict()
+                results.append(entry)
+            return results
+
+        section["versus_readers"] = sections.run(f"{where} {model} vs readers", versus_readers)
+        if humans:
+
+            def versus_mean(model: str = model) -> dict[str, Any]:
+                names, cases, scores, truth = ratings_matrix(rows, readers=[model, *humans])
+                clusters = _case_clusters(rows, cases) if cluster else None
+                return model_vs_reader_mean(
+                    scores[0],
+                    scores[1:],
+                    truth,
+                    model_name=model,
+                    reader_names=names[1:],
+                    alpha=alpha,
+                    clusters=clusters,
+                ).to_dict()
+
+            section["versus_reader_mean"] = sections.run(
+                f"{where} {model} vs reader mean", versus_mean
+            )
+        if decision is not None and humans:
+
+            def mcnemar(model: str = model) -> list[dict[str, Any]]:
+                own = _reader_vector(rows, model)
+                youden = youden_threshold(own["score"], own["truth"], alpha=alpha).point
+                results = []
+                for reader in humans:
+                    other = _reader_vector(rows, reader)
+                    common = own.index.intersection(other.index)
+                    tests = mcnemar_sensitivity_specificity(
+                        own.loc[common, "score"] >= youden.threshold,
+                        other.loc[common, "score"] >= decision,
+                        own.loc[common, "truth"],
+                    )
+                    results.append(
+                        {
+                            "reader": reader,
+                            "model_threshold": youden.threshold,
+                            "model_rule": "Youden threshold on this cohort",
+                            **{name: test.to_dict() for name, test in tests.items()},
+                        }
+                    )
+                return results
+
+            section["mcnemar_versus_readers"] = sections.run(f"{where} {model} McNemar", mcnemar)
+        if mrmc is not None and len(humans) >= 2 and hasattr(mrmc, "standalone_vs_readers"):
+            section["standalone_vs_readers"] = sections.run(
+                f"{where} {model} standalone vs readers (OR)",
+                lambda model=model: mrmc.standalone_vs_readers(
+                    rows[rows["reader"].isin([model, *humans])], model=model, alpha=alpha
+                ).to_dict(),
+            )
+        model_scores = rows.loc[rows["reader"] == model, "score"]
+        if (
+            calibration is not None
+            and hasattr(calibration, "calibration_analysis")
+            and model_scores.between(0.0, 1.0).all()
+            and not model_scores.isin([0.0, 1.0]).all()
+        ):
+            section["calibration"] = sections.run(
+                f"{where} {model} calibration",
+                lambda model=model: calibration.calibration_analysis(
+                    rows, reader=model, alpha=alpha
+                ).to_dict(),
+            )
+        model_sections.append(section)
+    if model_sections:
+        out["models_detail"] = model_sections
+    return out
+
+
+def _task_table(
+    frame: pd.DataFrame, task: str | None, *, three_way: bool, cluster: bool
+) -> pd.DataFrame:
+    binary = task_ratings(frame, task=task) if three_way and task is not None else frame
+    return validate_ratings(binary, require_cluster=cluster)
+
+
+def _three_way_agreement(
+    frame: pd.DataFrame, *, models: list[str], alpha: float, sections: _Sections, where: str
+) -> dict[str, Any]:
+    """Per modality: 3-category Fleiss kappa of the readers and 3x3 confusion matrices.
+
+    Models' 3-way call is their most probable class.
+    """
+    has_calls = "call" in frame.columns
+    if "modality" in frame.columns:
+        labels = frame["modality"].astype(str).str.strip()
+        blocks = [(str(m), frame[labels == m]) for m in pd.unique(labels)]
+    else:
+        blocks = [(None, frame)]
+    kappas: list[Any] = []
+    matrices: list[Any] = []
+    for modality, block in blocks:
+        label = f"{where}, modality {modality}" if modality is not None else where
+        human_rows = (
+            block[block["call"].notna() & ~block["reader"].isin(models)]
+            if has_calls
+            else block.iloc[0:0]
+        )
+        if human_rows["reader"].nunique() >= 2:
+            kappa = sections.run(
+                f"{label} 3-way Fleiss kappa",
+                lambda human_rows=human_rows: fleiss_kappa_from_ratings(
+                    human_rows.assign(call=lambda f: f["call"].map(_call_name)),
+                    categories=list(THREE_WAY_LABELS),
+                    alpha=alpha,
+                ).to_dict(),
+            )
+            kappas.append({"modality": modality, **kappa})
+
+        def block_matrices(
+            block: pd.DataFrame = block, modality: str | None = modality
+        ) -> list[dict[str, Any]]:
+            results = []
+            for reader, group in block.groupby("reader", sort=False):
+                if has_calls and group["call"].notna().all():
+                    calls = group["call"].tolist()
+                elif all(column in group.columns for column in PROBABILITY_COLUMNS):
+                    probabilities = group[list(PROBABILITY_COLUMNS)].apply(
+                        pd.to_numeric, errors="coerce"
+                    )
+                    if probabilities.isna().any().any():
+                        raise AnalysisInputError(
+                            f"reader {reader!r}: neither calls nor probabilities"
+                        )
+                    calls = probabilities.to_numpy().argmax(axis=1).tolist()
+                else:
+                    raise AnalysisInputError(f"reader {reader!r}: missing calls")
+                matrix = confusion_matrix(calls, group["reference"].tolist(), reader=str(reader))
+                results.append({"modality": modality, **matrix.to_dict()})
+            return results
+
+        computed = sections.run(f"{label} confusion matrices", block_matrices)
+        if isinstance(computed, list):
+            matrices.extend(computed)
+        else:
+            matrices.append({"modality": modality, **computed})
+    return {"fleiss_kappa_3way": kappas, "confusion_matrices": matrices}
+
+
+def _call_name(value: Any) -> str:
+    """A 3-way call as benign / metastasis / ene (codes and spellings accepted)."""
+    return THREE_WAY_LABELS[int(encode_calls([value])[0])]
+
+
+def study_report(
+    ratings: pd.DataFrame,
+    *,
+    models: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    calls: bool | None = None,
+    target_fprs: Sequence[float] = DEFAULT_TARGET_FPRS,
+    alpha: float = 0.05,
+    cluster: bool = False,
+    derivation_cohort: str | None = None,
+    n_boot: int = 0,
+    seed: int = 0,
+    include_mrmc: bool = True,
+    curves: bool = False,
+) -> dict[str, Any]:
+    """Every analysis of one study as one strict-JSON-ready dict.
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        Long table (scores or 3-way calls, see the module docstring).
+    models : sequence of str, optional
+        Readers that are models (compared with the others). Default: none for scores; for 3-way
+        input, the readers whose rows carry probabilities instead of calls.
+    tasks : sequence of str, optional
+        Subset of ``ene``, ``metastasis``, ``ene_vs_meta`` (3-way input only; default all three).
+    calls : bool, optional
+        Force (True) or forbid (False) the 3-way mode; default: detected from the columns.
+    target_fprs : sequence of float
+        False-positive rates for the fixed-FPR operating points (default 5, 10, 15, 20, 30%).
+    alpha : float
+        1 - confidence level.
+    cluster : bool
+        Use Obuchowski's clustered variance (needs a ``cluster`` column).
+    derivation_cohort : str, optional
+        Cohort whose Youden / fixed-FPR thresholds are applied unchanged to the other cohorts
+        (seed 003's practice); needs a ``cohort`` column and a model.
+    n_boot, seed : int
+        With ``cluster`` and ``n_boot > 0``: cluster-bootstrap percentile intervals too.
+    include_mrmc : bool
+        Run the OR MRMC comparison of modalities when there are several and ``analysis.mrmc``
+        is installed.
+    curves : bool
+        Add each reader's ROC points (``curve``: thresholds, fpr, tpr) to its ``roc`` entry.
+
+    Returns
+    -------
+    dict
+        ``{"schema", "mode", "options", "cohorts": [...], "threshold_transfer": [...],
+        "warnings": [...]}``; see ``docs/analysis.md``.
+    """
+    frame = load_ratings(ratings)
+    three_way = has_three_way_calls(frame) if calls is None else bool(calls)
+    if calls and not has_three_way_calls(frame):
+        raise AnalysisInputError(
+            "3-way mode needs a 'reference' column and a 'call' column (or p_benign, p_meta, "
+            f"p_ene); found {list(frame.columns)}"
+        )
+    if three_way:
+        task_list = list(tasks) if tasks else list(TASKS)
+        for task in task_list:
+            if task not in TASKS:
+                raise AnalysisInputError(f"unknown task {task!r}; choose from {list(TASKS)}")
+        if models is None:
+            has_call = (
+                frame["call"].notna() & (frame["call"].astype(str).str.strip() != "")
+                if "call" in frame.columns
+                else pd.Series(False, index=frame.index)
+            )
+            models = [str(reader) for reader in pd.unique(frame.loc[~has_call, "reader"])]
+        # Validate every task table up front: bad input fails the whole report, not a section.
+        for task in task_list:
+            validate_ratings(task_ratings(frame, task=task), require_cluster=cluster)
+    else:
+        if tasks:
+            raise AnalysisInputError("tasks apply to 3-way input (reference and call columns)")
+        task_list = [None]
+        frame = validate_ratings(frame, require_cluster=cluster)
+    model_list = [str(model) for model in (models or [])]
+    known_readers = {str(reader) for reader in frame["reader"].astype(str).str.strip()}
+    unknown = [model for model in model_list if model not in known_readers]
+    if unknown:
+        raise AnalysisInputError(f"model(s) {unknown} not found in column 'reader'")
+
+    if derivation_cohort is not None:
+        if "cohort" not in frame.columns:
+            raise AnalysisInputError("derivation cohort given but there is no 'cohort' column")
+        known_cohorts = list(pd.unique(frame["cohort"].astype(str).str.strip()))
+        if derivation_cohort not in known_cohorts:
+            raise AnalysisInputError(
+                f"derivation cohort {derivation_cohort!r} not found; cohorts: {known_cohorts}"
+            )
+
+    sections = _Sections()
+    cohorts: list[tuple[str | None, pd.DataFrame]]
+    if "cohort" in frame.columns:
+        cohort_labels = frame["cohort"].astype(str).str.strip()
+        names = list(pd.unique(cohort_labels))
+        cohorts = [(name, frame[cohort_labels == name]) for name in names]
+        if len(names) > 1:
+            cohorts.append((POOLED_COHORT, frame))
+    else:
+        cohorts = [(None, frame)]
+
+    mrmc = _optional_module("mrmc") if include_mrmc else None
+    cohort_results = []
+    for cohort_name, cohort_frame in cohorts:
+        where_cohort = f"cohort {cohort_name!r}" if cohort_name is not None else "study"
+        cohort_out: dict[str, Any] = {"cohort": cohort_name}
+        if three_way:
+            cohort_out.update(
+                _three_way_agreement(
+                    cohort_frame,
+                    models=model_list,
+                    alpha=alpha,
+                    sections=sections,
+                    where=where_cohort,
+                )
+            )
+        task_results = []
+        for task in task_list:
+            where_task = f"{where_cohort}, task {task}" if task else where_cohort
+            try:
+                binary = _task_table(cohort_frame, task, three_way=three_way, cluster=cluster)
+            except AnalysisInputError as exc:
+                sections.warnings.append(f"{where_task}: {exc}")
+                task_results.append({"task": task, "error": str(exc)})
+                continue
+            modalities = (
+                [
+                    str(m)
+                    for m in pd.unique(binary.loc[~binary["reader"].isin(model_list), "modality"])
+                ]
+                if "modality" in binary.columns
+                else [None]
+            )
+            task_out: dict[str, Any] = {
+                "task": task,
+                "task_label": TASK_LABELS.get(task) if task else None,
+                "modalities": [],
+            }
+            for modality in modalities:
+                rows = _model_rows_for_modality(binary, modality, model_list)
+                where = f"{where_task}, modality {modality}" if modality else where_task
+                task_out["modalities"].append(
+                    {
+                        "modality": modality,
+                        **_single_modality_sections(
+                            rows,
+                            models=model_list,
+                            task=task,
+                            three_way=three_way,
+                            target_fprs=target_fprs,
+                            alpha=alpha,
+                            cluster=cluster,
+                            n_boot=n_boot,
+                            seed=seed,
+                            curves=curves,
+                            sections=sections,
+                            where=where,
+                        ),
+                    }
+                )
+            if len(modalities) > 1 and mrmc is not None:
+                readers_only = binary[~binary["reader"].isin(model_list)]
+                task_out["mrmc"] = sections.run(
+                    f"{where_task} MRMC",
+                    lambda readers_only=readers_only: mrmc.or_analysis(
+                        readers_only, alpha=alpha
+                    ).to_dict(),
+                )
+            task_results.append(task_out)
+        cohort_out["tasks"] = task_results
+        cohort_results.append(cohort_out)
+
+    transfers = []
+    if derivation_cohort is not None:
+        labels = frame["cohort"].astype(str).str.strip()
+        for task in task_list:
+            for model in model_list:
+                transfers.append(
+                    {
+                        "task": task,
+                        "model": model,
+                        "derivation_cohort": derivation_cohort,
+                        "validation": sections.run(
+                            f"threshold transfer {model} {task or ''}".strip(),
+                            lambda task=task, model=model: _transfer(
+                                frame,
+                                labels,
+                                task=task,
+                                model=model,
+                                derivation=derivation_cohort,
+                                three_way=three_way,
+                                target_fprs=target_fprs,
+                                alpha=alpha,
+                            ),
+                        ),
+                    }
+                )
+
+    return to_jsonable(
+        {
+            "schema": REPORT_SCHEMA,
+            "mode": "three_way_calls" if three_way else "scores",
+            "options": {
+                "models": model_list,
+                "tasks": task_list,
+                "target_fprs": list(target_fprs),
+                "alpha": alpha,
+                "confidence_level": 1.0 - alpha,
+                "variance": "obuchowski_clustered" if cluster else "delong",
+                "derivation_cohort": derivation_cohort,
+                "n_boot": n_boot,
+                "seed": seed,
+                "curves": curves,
+            },
+            "cohorts": cohort_results,
+            "threshold_transfer": transfers,
+            "warnings": sections.warnings,
+        }
+    )
+
+
+def _transfer(
+    frame: pd.DataFrame,
+    labels: pd.Series,
+    *,
+    task: str | None,
+    model: str,
+    derivation: str,
+    three_way: bool,
+    target_fprs: Sequence[float],
+    alpha: float,
+) -> list[dict[str, Any]]:
+    def model_rows(cohort: str) -> pd.DataFrame:
+        table = _task_table(frame[labels == cohort], task, three_way=three_way, cluster=False)
+        rows = table[table["reader"] == model]
+        if rows.empty:
+            raise AnalysisInputError(f"model {model!r} has no ratings in cohort {cohort!r}")
+        return rows
+
+    source = model_rows(derivation)
+    results = []
+    for cohort in pd.unique(labels):
+        if cohort == derivation:
+            continue
+        target = model_rows(cohort)
+        for target_fpr in [None, *target_fprs]:
+            transfer = transfer_threshold(
+                source["score"],
+                source["truth"],
+                target["score"],
+                target["truth"],
+                target_fpr=target_fpr,
+                alpha=alpha,
+            )
+            results.append({"validation_cohort": str(cohort), **transfer.to_dict()})
+    return results
