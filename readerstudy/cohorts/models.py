@@ -53,26 +53,26 @@ class PrimarySite(models.TextChoices):
 
 
 class TStage(models.TextChoices):
-    T1 = "T1"
-    T2 = "T2"
-    T3 = "T3"
-    T4 = "T4"
-    T4A = "T4a"
-    T4B = "T4b"
-    TX = "Tx"
+    T1 = "T1", "T1"
+    T2 = "T2", "T2"
+    T3 = "T3", "T3"
+    T4 = "T4", "T4"
+    T4A = "T4a", "T4a"
+    T4B = "T4b", "T4b"
+    TX = "Tx", "Tx"
 
 
 class NStage(models.TextChoices):
-    N0 = "N0"
-    N1 = "N1"
-    N2 = "N2"
-    N2A = "N2a"
-    N2B = "N2b"
-    N2C = "N2c"
-    N3 = "N3"
-    N3A = "N3a"
-    N3B = "N3b"
-    NX = "Nx"
+    N0 = "N0", "N0"
+    N1 = "N1", "N1"
+    N2 = "N2", "N2"
+    N2A = "N2a", "N2a"
+    N2B = "N2b", "N2b"
+    N2C = "N2c", "N2c"
+    N3 = "N3", "N3"
+    N3A = "N3a", "N3a"
+    N3B = "N3b", "N3b"
+    NX = "Nx", "Nx"
 
 
 class HpvStatus(models.TextChoices):
@@ -197,18 +197,18 @@ class CTSlice(models.Model):
 
 
 class NeckLevel(models.TextChoices):
-    I = "I"  # noqa: E741 - the anatomical name
-    IA = "IA"
-    IB = "IB"
-    II = "II"
-    IIA = "IIA"
-    IIB = "IIB"
-    III = "III"
-    IV = "IV"
-    V = "V"
-    VA = "VA"
-    VB = "VB"
-    VI = "VI"
+    I = "I", "Level I"  # noqa: E741 - the anatomical name
+    IA = "IA", "Level IA"
+    IB = "IB", "Level IB"
+    II = "II", "Level II"
+    IIA = "IIA", "Level IIA"
+    IIB = "IIB", "Level IIB"
+    III = "III", "Level III"
+    IV = "IV", "Level IV"
+    V = "V", "Level V"
+    VA = "VA", "Level VA"
+    VB = "VB", "Level VB"
+    VI = "VI", "Level VI"
 
 
 class Side(models.TextChoices):
