@@ -32,6 +32,9 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.special import expit, logit
 
+from analysis._jsonable import show_value as _show
+from analysis._jsonable import to_jsonable as _json
+
 from .data import validate_ratings
 from .errors import AnalysisInputError
 
@@ -52,36 +55,6 @@ __all__ = [
 
 #: Probabilities are clipped to [CLIP, 1 - CLIP] before taking logits.
 CLIP = 1e-8
-
-
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _json(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(key): _json(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json(value) for value in obj]
-    if isinstance(obj, np.ndarray):
-        return [_json(value) for value in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _num(obj)
-    return obj
-
-
-def _show(value: Any) -> str:
-    """repr without numpy type noise (np.float64(1.5) -> 1.5)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value)
 
 
 def _check_alpha(alpha: float) -> float:

@@ -38,6 +38,9 @@ import pandas as pd
 from scipy import stats
 from scipy.special import gammaln
 
+from analysis._jsonable import show_value as _show
+from analysis._jsonable import to_jsonable as _json
+
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -47,41 +50,11 @@ __all__ = [
 ]
 
 
-def _show(value: Any) -> str:
-    """repr without numpy type noise (np.float64(1.5) -> 1.5)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value)
-
-
 def _row_label(frame: pd.DataFrame, index: Any) -> str:
     """Data row number (1-based, header excluded) for a default index, else the index label."""
     if isinstance(frame.index, pd.RangeIndex):
         return f"row {frame.index.get_loc(index) + 1}"
     return f"row {_show(index)}"
-
-
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _json(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(key): _json(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json(value) for value in obj]
-    if isinstance(obj, np.ndarray):
-        return [_json(value) for value in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _num(obj)
-    return obj
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis._jsonable import to_jsonable as _json
+
 from ._core import fast_delong
 from .data import ratings_matrix, validate_ratings
 from .errors import AnalysisInputError
@@ -88,31 +90,6 @@ ANALYSES: tuple[str, ...] = ("RRRC", "FRRC", "RRFC")
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _num(value: Any) -> float | None:
-    """A float for JSON: None for NaN, +-inf and None."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _json(obj: Any) -> Any:
-    """Recursively replace NaN / inf by None and numpy scalars by Python numbers."""
-    if isinstance(obj, dict):
-        return {str(key): _json(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json(value) for value in obj]
-    if isinstance(obj, np.ndarray):
-        return [_json(value) for value in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _num(obj)
-    return obj
 
 
 def _check_alpha(alpha: float) -> float:

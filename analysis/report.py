@@ -20,12 +20,13 @@ cohort without ENE nodes) holds ``{"error": message}`` and the message is added 
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis._jsonable import to_jsonable
 
 from .agreement import THREE_WAY_LABELS, confusion_matrix, fleiss_kappa_from_ratings
 from .data import (
@@ -62,27 +63,6 @@ __all__ = ["REPORT_SCHEMA", "study_report", "to_jsonable"]
 
 REPORT_SCHEMA = "readerstudy.analysis.report/1"
 POOLED_COHORT = "all cohorts"
-
-
-def to_jsonable(value: Any) -> Any:
-    """Convert results to strict-JSON types: NaN and +/-inf become ``None``, numpy to Python."""
-    if (
-        hasattr(value, "to_dict")
-        and callable(value.to_dict)
-        and not isinstance(value, pd.DataFrame)
-    ):
-        return to_jsonable(value.to_dict())
-    if isinstance(value, dict):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _optional_module(name: str) -> Any | None:
