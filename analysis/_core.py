@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.errors import AnalysisInputError
+
 
 @dataclass(frozen=True)
 class DeLongComponents:
@@ -98,3 +100,21 @@ def fast_delong(scores: np.ndarray, truth: np.ndarray) -> DeLongComponents:
     s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((k, k))
     covariance = s10 / m + s01 / n
     return DeLongComponents(auc=auc, v10=v10, v01=v01, covariance=covariance)
+
+
+def binary_truth(truth: np.ndarray, *, prefix: str = "") -> np.ndarray:
+    """``truth`` as an int array of 0/1, or AnalysisInputError naming the first bad value."""
+    truth = np.asarray(truth)
+    try:
+        truth_float = truth.astype(float)
+    except (TypeError, ValueError):
+        truth_float = np.full(truth.shape, np.nan)
+    not_binary = ~np.isin(truth_float, (0.0, 1.0))
+    if not_binary.any():
+        position = int(np.flatnonzero(not_binary)[0])
+        value = truth[position]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise AnalysisInputError(
+            f"{prefix}truth must be 0 or 1, got {value!r} at position {position}"
+        )
+    return truth_float.astype(int)

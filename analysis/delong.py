@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from ._core import fast_delong
+from ._core import binary_truth, fast_delong
 from .data import validate_ratings
 from .errors import AnalysisInputError
 
@@ -94,17 +94,7 @@ def _as_score_matrix(
         raise AnalysisInputError(
             f"score {float(matrix[row, column])!r} (row {row}, case position {column}) is not finite"
         )
-    try:
-        truth_float = truth_array.astype(float)
-    except (TypeError, ValueError):
-        truth_float = np.full(truth_array.shape, np.nan)
-    not_binary = ~np.isin(truth_float, (0.0, 1.0))
-    if not_binary.any():
-        position = int(np.flatnonzero(not_binary)[0])
-        value = truth_array[position]
-        value = value.item() if isinstance(value, np.generic) else value
-        raise AnalysisInputError(f"truth must be 0 or 1, got {value!r} at position {position}")
-    truth_int = truth_float.astype(int)
+    truth_int = binary_truth(truth_array)
     n_positive = int(truth_int.sum())
     if n_positive == 0 or n_positive == truth_int.size:
         missing = "positive (truth == 1)" if n_positive == 0 else "negative (truth == 0)"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ._core import fast_delong
+from ._core import binary_truth, fast_delong
 from .data import validate_ratings
 from .delong import clustered_covariance, delong_covariance
 from .errors import AnalysisInputError
@@ -68,19 +68,7 @@ def check_binary_truth(
         raise AnalysisInputError(
             f"{prefix}score {float(score_array[position])!r} at position {position} is not a finite number"
         )
-    try:
-        truth_float = truth_array.astype(float)
-    except (TypeError, ValueError):
-        truth_float = np.full(truth_array.shape, np.nan)
-    not_binary = ~np.isin(truth_float, (0.0, 1.0))
-    if not_binary.any():
-        position = int(np.flatnonzero(not_binary)[0])
-        value = truth_array[position]
-        value = value.item() if isinstance(value, np.generic) else value
-        raise AnalysisInputError(
-            f"{prefix}truth must be 0 or 1, got {value!r} at position {position}"
-        )
-    truth_int = truth_float.astype(int)
+    truth_int = binary_truth(truth_array, prefix=prefix)
     n_positive = int(truth_int.sum())
     n_negative = int(truth_int.size - n_positive)
     if n_positive == 0:
