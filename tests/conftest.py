@@ -7,6 +7,7 @@ Redis-backed worker fails instead of skipping when the service is missing.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -114,6 +115,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
     )
     (REPO / "var").mkdir(exist_ok=True)
+    shutil.rmtree(WORKER_MEDIA, ignore_errors=True)  # each session starts with empty media
     WORKER_MEDIA.mkdir(parents=True, exist_ok=True)
     log = open(REPO / "var" / "test-worker.log", "w")  # noqa: SIM115 - closed after the worker stops
     env = {
