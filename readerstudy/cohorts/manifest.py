@@ -63,6 +63,7 @@ class CohortInfo:
     name: str
     institution: str
     description: str
+    synthetic: bool
 
 
 @dataclass
@@ -109,10 +110,13 @@ def read_cohort_info(folder: Path) -> CohortInfo:
     for key in ("institution", "description"):
         if key in data and not isinstance(data[key], str):
             raise CohortImportError("must be a string", file=COHORT_JSON, field=key)
+    if "synthetic" in data and not isinstance(data["synthetic"], bool):
+        raise CohortImportError("must be true or false", file=COHORT_JSON, field="synthetic")
     return CohortInfo(
         name=name.strip(),
         institution=data.get("institution", "").strip(),
         description=data.get("description", "").strip(),
+        synthetic=data.get("synthetic", False),
     )
 
 

@@ -86,12 +86,13 @@ def cohort_folder_digest(folder: Path, patients: list[PatientSpec]) -> str:
     return digest.hexdigest()
 
 
-def _is_synthetic(info_text: str, header: CTVolumeHeader) -> bool:
+def _marked_synthetic(header: CTVolumeHeader) -> bool:
+    """Whether the series' own headers say it is generated data."""
     marks = " ".join(
         str(header.metadata.get(k, ""))
         for k in ("patient_name", "image_comments", "series_description")
     )
-    return "synthetic" in marks.lower() or '"synthetic": true' in info_text.lower()
+    return "synthetic" in marks.lower()
 
 
 class _StoredFiles:
@@ -163,16 +164,15 @@ def cohort_import_folder(
     pseudonym_prefix = digest[:6].upper()
     storage_root = f"cohorts/{digest[:16]}"
     stored = _StoredFiles()
-    info_text = (root / COHORT_JSON).read_text(encoding="utf-8")
     prepared: list[dict] = []
-    synthetic = False
+    synthetic = info.synthetic
     total_slices = 0
     try:
         for index, spec in enumerate(patients, start=1):
             pseudonym = f"{pseudonym_prefix}-{index:04d}"
             report(0.05 + 0.9 * (index - 1) / len(patients), f"patient {index} of {len(patients)}")
             header = read_ct_series(root / spec.series, display_root=root)
-            synthetic = synthetic or _is_synthetic(info_text, header)
+            synthetic = synthetic or _marked_synthetic(header)
             masks: dict[str, np.ndarray] = {}
             nodes = []
             combined = np.zeros(header.shape, dtype=np.uint16)

@@ -6,7 +6,7 @@ order and their own reads, never the reference standard, model output or other r
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from readerstudy.accounts.models import User
 from readerstudy.studies.models import (
@@ -34,11 +34,11 @@ def reader_assignment_list(*, reader: User) -> QuerySet[ReaderAssignment]:
 
 def reader_worklist(*, reader: User, arm: ReadingArm) -> QuerySet[ReadingOrderEntry]:
     """The reader's cases for an arm in their randomised order, each marked read or not."""
-    own_reads = Read.objects.filter(reader=reader, arm=arm)
+    own_read = Read.objects.filter(reader=reader, arm=arm, node=OuterRef("case__node"))
     return (
         ReadingOrderEntry.objects.filter(assignment__reader=reader, arm=arm)
         .select_related("case__node")
-        .annotate(is_read=Count("case__node__reads", filter=Q(case__node__reads__in=own_reads)))
+        .annotate(is_read=Exists(own_read))
         .order_by("position")
     )
 
@@ -46,9 +46,20 @@ def reader_worklist(*, reader: User, arm: ReadingArm) -> QuerySet[ReadingOrderEn
 def study_progress(*, study: ReaderStudy) -> list[dict]:
     """Per reader and arm: cases read out of cases assigned."""
     total = study.cases.count()
-    rows = []
-    for assignment in study.assignments.select_related("reader"):
-        for arm in study.arms.all():
-            done = Read.objects.filter(arm=arm, reader=assignment.reader).count()
-            rows.append({"reader": assignment.code, "arm": arm.name, "read": done, "total": total})
-    return rows
+    arms = list(study.arms.all())
+    done = {
+        (row["reader_id"], row["arm_id"]): row["count"]
+        for row in Read.objects.filter(arm__study=study)
+        .values("reader_id", "arm_id")
+        .annotate(count=Count("id"))
+    }
+    return [
+        {
+            "reader": assignment.code,
+            "arm": arm.name,
+            "read": done.get((assignment.reader_id, arm.pk), 0),
+            "total": total,
+        }
+        for assignment in study.assignments.all()
+        for arm in arms
+    ]

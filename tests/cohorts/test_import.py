@@ -367,3 +367,25 @@ def test_failure_in_the_database_phase_removes_stored_files(
     with pytest.raises(RuntimeError):
         cohort_import_folder(folder)
     assert_nothing_left(media_root)
+
+
+def test_cohort_json_synthetic_flag(tmp_path: Path, media_root: Path) -> None:
+    import json
+
+    folder = write_cohort(tmp_path / "cohort", patients=default_patients(1))
+    info = json.loads((folder / "cohort.json").read_text())
+    (folder / "cohort.json").write_text(json.dumps({**info, "synthetic": "yes"}))
+    with pytest.raises(
+        CohortImportError, match="cohort.json, field 'synthetic': must be true or false"
+    ):
+        cohort_import_folder(folder)
+    assert_nothing_left(media_root)
+    assert not Cohort.objects.exists()
+
+    (folder / "cohort.json").write_text(json.dumps({**info, "synthetic": True}))
+    assert cohort_import_folder(folder).cohort.is_synthetic
+
+
+def test_real_looking_cohort_is_not_flagged_synthetic(tmp_path: Path, media_root: Path) -> None:
+    folder = write_cohort(tmp_path / "cohort", patients=default_patients(1))
+    assert not cohort_import_folder(folder).cohort.is_synthetic

@@ -245,3 +245,28 @@ def test_roles_have_the_intended_permissions(make_user) -> None:
         "cohorts.view_referencestandard"
     )
     assert not statistician.has_perm("cohorts.view_patientidentity")
+
+
+def test_progress_and_worklist_follow_the_reads(open_study) -> None:
+    study, readers = open_study
+    arm = study.arms.get(position=1)
+    first_entry = selectors.reader_worklist(reader=readers[0], arm=arm).first()
+    services.read_submit(
+        reader=readers[0],
+        arm=arm,
+        node=first_entry.case.node,
+        call="benign",
+        confidence=10,
+        idempotency_key=uuid.uuid4(),
+    )
+    worklist = list(selectors.reader_worklist(reader=readers[0], arm=arm))
+    assert [entry.is_read for entry in worklist] == [True] + [False] * 5
+    assert not any(e.is_read for e in selectors.reader_worklist(reader=readers[1], arm=arm))
+    progress = {
+        (row["reader"], row["arm"]): (row["read"], row["total"])
+        for row in selectors.study_progress(study=study)
+    }
+    assert progress[("R1", "unaided")] == (1, 6)
+    assert progress[("R1", "AI-aided")] == (0, 6)
+    assert progress[("R2", "unaided")] == (0, 6)
+    assert len(progress) == 3 * 2
