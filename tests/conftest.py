@@ -166,16 +166,55 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.25):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Under READERSTUDY_REQUIRE_SERVICES=1 (CI), a skipped test fails the run."""
-    if not REQUIRE_SERVICES:
-        return
+WORKER_GROUP = "celery-worker"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, every test that talks to a Celery worker runs on one xdist worker.
+
+    The Celery worker consumes the broker's queues for the test database of the xdist worker
+    that started it; two of them on one broker would take each other's tasks. `./run test`
+    passes ``--dist loadgroup`` so this group stays together.
+    """
+    for item in items:
+        uses_worker = "celery_worker_process" in getattr(item, "fixturenames", ())
+        if uses_worker or item.get_closest_marker("worker") is not None:
+            item.add_marker(pytest.mark.xdist_group(WORKER_GROUP))
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
+    """Under READERSTUDY_REQUIRE_SERVICES=1 (CI), a skipped test fails the run.
+
+    A wrapper that runs outside pytest's terminal reporter, so the verdict is the run's very last
+    line, below pytest's own "N passed, N skipped" summary, where nobody can miss it.
+    """
+    result = yield
+    if not REQUIRE_SERVICES or _is_xdist_worker(session.config):
+        return result
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped and session.exitstatus == 0:
-        names = ", ".join(report.nodeid for report in skipped[:10])
-        if reporter:
-            reporter.write_line(
-                f"FAILED: {len(skipped)} test(s) skipped under READERSTUDY_REQUIRE_SERVICES=1: {names}"
-            )
         session.exitstatus = 1
+        if reporter:
+            names = ", ".join(report.nodeid for report in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            first_reason = _skip_reason(skipped[0])
+            reporter.write_line(
+                f"FAILED: {len(skipped)} test(s) skipped, and READERSTUDY_REQUIRE_SERVICES=1 "
+                f"allows none ({names}{more}); first reason: {first_reason}",
+                red=True,
+                bold=True,
+            )
+    return result
