@@ -41,6 +41,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from readerstudy.cohorts.confidentiality_profile import (
     ADDED_BY_2026C,
@@ -406,14 +407,13 @@ def _deidentify_one(ds: Dataset, context: _Context) -> None:
             _perform(ds, element, action, context)
 
 
-def _fresh_file_meta(ds: Dataset, transfer_syntax: str | None) -> FileMetaDataset:
+def _fresh_file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     meta = FileMetaDataset()
     if "SOPClassUID" in ds:
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
     if "SOPInstanceUID" in ds:
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    if transfer_syntax:
-        meta.TransferSyntaxUID = transfer_syntax
+    meta.TransferSyntaxUID = transfer_syntax
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     return meta
@@ -430,6 +430,9 @@ def deidentify_dataset(
     """
     original_meta = getattr(ds, "file_meta", None)
     transfer_syntax = original_meta.get("TransferSyntaxUID") if original_meta else None
+    if transfer_syntax is None:  # a file without meta: keep the encoding it was read with
+        implicit = (getattr(ds, "original_encoding", None) or (False, True))[0]
+        transfer_syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
     _deidentify_one(ds, _Context(profile=profile, key=uid_key))
 
     ds.PatientName = pseudonym

@@ -538,3 +538,14 @@ def test_options_that_need_free_text_cleaning_are_refused() -> None:
             Profile(frozenset({option}))
     with pytest.raises(ValueError, match="exclude each other"):
         Profile(frozenset({Option.RETAIN_FULL_DATES, Option.RETAIN_MODIFIED_DATES}))
+
+
+def test_a_dataset_read_without_file_meta_gets_a_fresh_one_and_saves() -> None:
+    ds = _dataset(PatientName="Smith^John", Rows=2, Columns=2)
+    deidentify_dataset(ds, pseudonym="P", uid_key=KEY)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    assert buffer.getvalue()[:132] == b"\0" * 128 + b"DICM"
+    again = pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+    assert again.file_meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID
+    assert str(again.PatientName) == "P"
