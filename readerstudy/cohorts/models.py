@@ -158,6 +158,11 @@ class CTSeries(models.Model):
     label_map = models.FileField(
         max_length=300, help_text="compressed NumPy label map (slice, row, column) of all nodes"
     )
+    deidentification_method = models.TextField(
+        blank=True,
+        help_text="de-identification profile and options applied to every slice (as recorded "
+        "in each file's DeidentificationMethod)",
+    )
 
     class Meta:
         verbose_name = "CT series"

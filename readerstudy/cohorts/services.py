@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from readerstudy.accounts.models import User
-from readerstudy.cohorts.deidentify import deidentify_dataset
+from readerstudy.cohorts.deidentify import BASIC_PROFILE, deidentify_dataset
 from readerstudy.cohorts.dicom_series import CTVolumeHeader, read_ct_series
 from readerstudy.cohorts.errors import CohortImportError
 from readerstudy.cohorts.manifest import (
@@ -203,7 +203,7 @@ def cohort_import_folder(
             series_folder = f"{storage_root}/{pseudonym}"
             slices = []
             for slice_index, ds in enumerate(header.datasets):
-                deidentify_dataset(ds, pseudonym=pseudonym, uid_key=uid_key)
+                deidentify_dataset(ds, pseudonym=pseudonym, uid_key=uid_key, profile=BASIC_PROFILE)
                 buffer = io.BytesIO()
                 ds.save_as(buffer, enforce_file_format=True)
                 content = buffer.getvalue()
@@ -289,6 +289,7 @@ def cohort_import_folder(
                     contrast_phase=str(meta["contrast_phase"])[:100],
                     kvp=meta["kvp"],
                     label_map=item["label_map"],
+                    deidentification_method=BASIC_PROFILE.description,
                 )
                 CTSlice.objects.bulk_create(CTSlice(series=series, **row) for row in item["slices"])
                 affine = header.affine_lps()
