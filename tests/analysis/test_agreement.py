@@ -24,18 +24,18 @@ from analysis import (
 from analysis.agreement import _fleiss_point
 
 
-def _diagnoses_long(reference_file) -> pd.DataFrame:
-    frame = pd.read_csv(reference_file("fleiss_diagnoses_long.csv"))
+def _diagnoses_long(reference_frame) -> pd.DataFrame:
+    frame = reference_frame("fleiss_diagnoses_long.csv")
     return frame.rename(columns={"subject": "case", "rater": "reader", "category_code": "call"})
 
 
-def test_fleiss_diagnoses_matches_irr(reference, reference_file):
+def test_fleiss_diagnoses_matches_irr(reference, reference_frame):
     # Source: irr 0.84.1 kappam.fleiss(diagnoses), exact = TRUE (Conger) and detail = TRUE
     # (category-wise), cran/irr @ 3229aa5 (R 4.2.2); Randolph from statsmodels 0.15.0
     # fleiss_kappa(method = "randolph"). Tolerance "full"; p (underflows to 0 in R) abs 1e-12.
     case_id = "fleiss.diagnoses"
     expected = reference[case_id]["expected"]
-    result = fleiss_kappa_from_ratings(_diagnoses_long(reference_file))
+    result = fleiss_kappa_from_ratings(_diagnoses_long(reference_frame))
     reference.assert_close(case_id, "kappa", result.kappa)
     reference.assert_close(case_id, "se0", result.se0)
     reference.assert_close(case_id, "z", result.z)
@@ -50,24 +50,24 @@ def test_fleiss_diagnoses_matches_irr(reference, reference_file):
         reference.assert_close(case_id, "category_z", item.z, z)
 
 
-def test_fleiss_diagnoses_first_four_raters_matches_irr(reference, reference_file):
+def test_fleiss_diagnoses_first_four_raters_matches_irr(reference, reference_frame):
     # Source: irr 0.84.1 kappam.fleiss(diagnoses[, 1:4]) ("full").
     case_id = "fleiss.diagnoses"
-    ratings = _diagnoses_long(reference_file)
+    ratings = _diagnoses_long(reference_frame)
     result = fleiss_kappa_from_ratings(ratings, readers=["1", "2", "3", "4"])
     reference.assert_close(case_id, "kappa_raters_1_to_4", result.kappa)
     reference.assert_close(case_id, "z_raters_1_to_4", result.z)
 
 
 @pytest.mark.parametrize("source", ["counts", "wide"])
-def test_fleiss_diagnoses_from_other_layouts(reference, reference_file, source):
+def test_fleiss_diagnoses_from_other_layouts(reference, reference_frame, source):
     # Same irr 0.84.1 reference from the alternative inputs named in expected.json (alt_inputs).
     case_id = "fleiss.diagnoses"
     if source == "counts":
-        table = pd.read_csv(reference_file("fleiss_diagnoses_counts.csv"))
+        table = reference_frame("fleiss_diagnoses_counts.csv")
         counts = table[[f"cat{i}" for i in range(1, 6)]].to_numpy()
     else:
-        wide = pd.read_csv(reference_file("fleiss_diagnoses_wide.csv"))
+        wide = reference_frame("fleiss_diagnoses_wide.csv")
         long = wide.melt(id_vars="subject", var_name="reader", value_name="call")
         counts, _ = category_counts(long.rename(columns={"subject": "case"}))
     result = fleiss_kappa(counts)
@@ -75,12 +75,12 @@ def test_fleiss_diagnoses_from_other_layouts(reference, reference_file, source):
     reference.assert_close(case_id, "se0", result.se0)
 
 
-def test_fleiss_wikipedia_example_matches_irr(reference, reference_file):
+def test_fleiss_wikipedia_example_matches_irr(reference, reference_frame):
     # Source: irr 0.84.1 on the count table of statsmodels test_inter_rater.py (Wikipedia
     # example, 10 subjects x 14 ratings); "full".
     case_id = "fleiss.wikipedia_example"
     expected = reference[case_id]["expected"]
-    table = pd.read_csv(reference_file("fleiss_wikipedia_counts.csv"))
+    table = reference_frame("fleiss_wikipedia_counts.csv")
     result = fleiss_kappa(table[[f"cat{i}" for i in range(1, 6)]].to_numpy())
     reference.assert_close(case_id, "kappa", result.kappa)
     reference.assert_close(case_id, "se0", result.se0)
@@ -110,8 +110,8 @@ def test_fleiss_matches_statsmodels_on_random_tables():
         )
 
 
-def test_gwet_standard_error_is_close_to_jackknife(reference_file):
-    counts, _ = category_counts(_diagnoses_long(reference_file))
+def test_gwet_standard_error_is_close_to_jackknife(reference_frame):
+    counts, _ = category_counts(_diagnoses_long(reference_frame))
     result = fleiss_kappa(counts)
     n = counts.shape[0]
     leave_one_out = np.array([_fleiss_point(np.delete(counts, i, axis=0))[0] for i in range(n)])
@@ -121,8 +121,8 @@ def test_gwet_standard_error_is_close_to_jackknife(reference_file):
     assert result.ci_method == "gwet_t"
 
 
-def test_bootstrap_interval_is_seeded(reference_file):
-    ratings = _diagnoses_long(reference_file)
+def test_bootstrap_interval_is_seeded(reference_frame):
+    ratings = _diagnoses_long(reference_frame)
     first = fleiss_kappa_from_ratings(ratings, ci_method="bootstrap", n_boot=300, seed=4)
     again = fleiss_kappa_from_ratings(ratings, ci_method="bootstrap", n_boot=300, seed=4)
     assert first.ci == again.ci
@@ -172,8 +172,8 @@ def test_cohen_kappa_matches_statsmodels_and_sklearn(weights):
     assert result.se0 == pytest.approx(reference.std_kappa0, rel=1e-10)
 
 
-def test_pairwise_cohen_kappa_lists_every_pair(reference_file):
-    pairs = pairwise_cohen_kappa(_diagnoses_long(reference_file))
+def test_pairwise_cohen_kappa_lists_every_pair(reference_frame):
+    pairs = pairwise_cohen_kappa(_diagnoses_long(reference_frame))
     assert len(pairs) == 15
     assert (pairs[0].a, pairs[0].b) == ("1", "2")
 

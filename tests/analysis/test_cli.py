@@ -19,8 +19,8 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def asah_long(tmp_path, reference_file) -> Path:
-    frame = pd.read_csv(reference_file("aSAH.csv"))
+def asah_long(tmp_path, reference_frame) -> Path:
+    frame = reference_frame("aSAH.csv")
     rows = [
         {
             "case": row.case_id,
@@ -146,8 +146,8 @@ def test_thresholds_json_and_csv(capsys, asah_long):
     assert {"reader", "criterion", "threshold", "sensitivity.estimate", "tp"} <= set(rows[0])
 
 
-def test_kappa_json_schema(capsys, tmp_path, reference_file):
-    frame = pd.read_csv(reference_file("fleiss_diagnoses_long.csv")).rename(
+def test_kappa_json_schema(capsys, tmp_path, reference_frame):
+    frame = reference_frame("fleiss_diagnoses_long.csv").rename(
         columns={"subject": "case", "rater": "reader", "category_code": "call"}
     )
     path = tmp_path / "calls.csv"
@@ -180,9 +180,9 @@ def test_roc_on_three_way_input_needs_a_task(capsys, three_way_csv):
     assert [row["reader"] for row in json.loads(out)["results"]] == ["R1", "R2", "R3", "AI"]
 
 
-def test_mrmc_delegates_to_analysis_mrmc(capsys, tmp_path, reference_file):
+def test_mrmc_delegates_to_analysis_mrmc(capsys, tmp_path, reference_frame):
     pytest.importorskip("analysis.mrmc")
-    frame = pd.read_csv(reference_file("mrmc_vandyke_long.csv")).rename(columns={"rating": "score"})
+    frame = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
     path = tmp_path / "vandyke.csv"
     frame.to_csv(path, index=False)
     code, out, _ = run(capsys, "mrmc", "--input", path)

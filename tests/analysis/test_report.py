@@ -111,9 +111,9 @@ def test_cohort_without_ene_nodes_becomes_a_section_error_not_a_failure():
     assert "error" not in report["cohorts"][0]["tasks"][0]["modalities"][0]["roc"]
 
 
-def test_scores_mode_with_modalities_runs_mrmc_when_available(reference_file):
+def test_scores_mode_with_modalities_runs_mrmc_when_available(reference_frame):
     pytest.importorskip("analysis.mrmc")
-    frame = pd.read_csv(reference_file("mrmc_vandyke_long.csv")).rename(columns={"rating": "score"})
+    frame = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
     report = study_report(frame)
     task = report["cohorts"][0]["tasks"][0]
     assert [block["modality"] for block in task["modalities"]] == ["1", "2"]

@@ -25,10 +25,10 @@ ROC_CASES = [
 ]
 
 
-def _case_data(reference, reference_file, case_id: str) -> tuple[np.ndarray, np.ndarray]:
+def _case_data(reference, reference_frame, case_id: str) -> tuple[np.ndarray, np.ndarray]:
     case = reference[case_id]
     inputs = case["inputs"]
-    frame = pd.read_csv(reference_file(case["dataset"]))
+    frame = reference_frame(case["dataset"])
     if inputs.get("filter") == "gender == 'Female'":
         frame = frame[frame["gender"] == "Female"]
     elif "filter" in inputs:
@@ -38,11 +38,11 @@ def _case_data(reference, reference_file, case_id: str) -> tuple[np.ndarray, np.
 
 
 @pytest.mark.parametrize("case_id", ROC_CASES)
-def test_auc_delong_variance_and_wald_ci_match_pROC(reference, reference_file, case_id):
+def test_auc_delong_variance_and_wald_ci_match_pROC(reference, reference_frame, case_id):
     # Source: pROC 1.18.0 (R 4.2.2), pROC::roc(aSAH$outcome, aSAH$<marker>); auc(); var();
     # ci.auc(method = "delong") -- xrobin/pROC @ ee2877e, tests/testthat/test-var.R,
     # test-auc.R, test-ci.auc.R; tolerances from the case ("exact" for AUC, "full" otherwise).
-    scores, truth = _case_data(reference, reference_file, case_id)
+    scores, truth = _case_data(reference, reference_frame, case_id)
     expected = reference[case_id]["expected"]
     estimate = auc_confidence_interval(scores, truth, alpha=0.05)
     reference.assert_close(case_id, "auc", estimate.auc)
@@ -61,15 +61,15 @@ def test_auc_delong_variance_and_wald_ci_match_pROC(reference, reference_file, c
 
 
 @pytest.mark.parametrize("case_id", ROC_CASES)
-def test_auc_matches_sklearn_and_trapezoid(reference, reference_file, case_id):
+def test_auc_matches_sklearn_and_trapezoid(reference, reference_frame, case_id):
     # Independent check listed in expected.json: sklearn roc_auc_score (scikit-learn 1.9.1).
-    scores, truth = _case_data(reference, reference_file, case_id)
+    scores, truth = _case_data(reference, reference_frame, case_id)
     assert roc_auc(scores, truth) == pytest.approx(roc_auc_score(truth, scores), abs=1e-12)
     assert roc_curve(scores, truth).auc == pytest.approx(roc_auc_score(truth, scores), abs=1e-12)
 
 
-def test_roc_curve_has_every_distinct_threshold_like_sklearn(reference_file):
-    frame = pd.read_csv(reference_file("aSAH.csv"))
+def test_roc_curve_has_every_distinct_threshold_like_sklearn(reference_frame):
+    frame = reference_frame("aSAH.csv")
     for marker in ("wfns", "s100b", "ndka"):
         curve = roc_curve(frame[marker], frame["outcome_poor"])
         fpr, tpr, thresholds = sklearn_roc_curve(

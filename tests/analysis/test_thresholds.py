@@ -24,19 +24,19 @@ from analysis import (
 MARKERS = ["wfns", "s100b", "ndka"]
 
 
-def _asah(reference_file) -> pd.DataFrame:
-    return pd.read_csv(reference_file("aSAH.csv"))
+def _asah(reference_frame) -> pd.DataFrame:
+    return reference_frame("aSAH.csv")
 
 
 @pytest.mark.parametrize("marker", MARKERS)
-def test_youden_matches_pROC_coords_best(reference, reference_file, marker):
+def test_youden_matches_pROC_coords_best(reference, reference_frame, marker):
     # Source: pROC 1.18.0 (R 4.2.2), coords(roc, "best", best.method = "youden",
     # ret = c("threshold", "specificity", "sensitivity", "tp", "fp", "tn", "fn")); pROC reports
     # "youden" as se + sp; its thresholds are midpoints (threshold_pROC_midpoint), the observed
     # equivalent is threshold_observed_ge. Tolerance "exact" (abs 1e-12).
     case_id = f"roc.aSAH.{marker}.youden"
     expected = reference[case_id]["expected"]
-    frame = _asah(reference_file)
+    frame = _asah(reference_frame)
     result = youden_threshold(frame[marker], frame["outcome_poor"])
     point = result.point
     reference.assert_close(case_id, "J", result.j)
@@ -62,14 +62,14 @@ def test_youden_matches_pROC_coords_best(reference, reference_file, marker):
 
 
 @pytest.mark.parametrize("marker", MARKERS)
-def test_fixed_fpr_definitions_a_b_c_match_references(reference, reference_file, marker):
+def test_fixed_fpr_definitions_a_b_c_match_references(reference, reference_frame, marker):
     # Source: pROC 1.18.0 coords (A: step over observed thresholds; B: pROC interpolation,
     # coords(x = 1 - fpr, input = "specificity")) and MRMCaov 0.3.0 empirical_sens (C),
     # brian-j-smith/MRMCaov @ d79e49b. Tolerances: A "exact", B and C abs 1e-12.
     case_id = f"roc.aSAH.{marker}.sens_at_fixed_fpr"
     case = reference[case_id]
     expected = case["expected"]
-    frame = _asah(reference_file)
+    frame = _asah(reference_frame)
     points = thresholds_at_fprs(
         frame[marker], frame["outcome_poor"], target_fprs=case["inputs"]["target_fpr"]
     )
