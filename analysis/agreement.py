@@ -28,7 +28,8 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from .data import CALL_CODES, load_ratings
+from ._params import check_alpha
+from .data import CALL_CODES, describe_row, load_ratings, row_label
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -49,11 +50,6 @@ __all__ = [
 
 THREE_WAY_LABELS: tuple[str, str, str] = ("benign", "metastasis", "ene")
 _WHOLE_NUMBER_WITH_DECIMALS = re.compile(r"^-?\d+\.0+$")
-
-
-def _check_alpha(alpha: float) -> None:
-    if not (0.0 < alpha < 1.0):
-        raise AnalysisInputError(f"alpha must be between 0 and 1, got {alpha!r}")
 
 
 def _label(value: Any) -> str:
@@ -130,7 +126,8 @@ def rating_table(
         index = missing[missing].index[0]
         column = next(c for c in ("case", "reader", call_column) if pd.isna(frame.at[index, c]))
         raise AnalysisInputError(
-            f"column {column!r}: missing value at row {int(index) + 1} ({int(missing.sum())} such rows)"
+            f"column {column!r}: missing value at {describe_row(frame, index)} "
+            f"({int(missing.sum())} such rows)"
         )
     for column in ("case", "reader"):
         frame[column] = frame[column].map(_label)
@@ -145,7 +142,7 @@ def rating_table(
     if duplicated.any():
         index = duplicated[duplicated].index[0]
         raise AnalysisInputError(
-            f"duplicate call at row {int(index) + 1}: case {frame.at[index, 'case']!r}, "
+            f"duplicate call at {row_label(frame, index)}: case {frame.at[index, 'case']!r}, "
             f"reader {frame.at[index, 'reader']!r} appears more than once"
         )
     lowered = frame["label"].str.lower()
@@ -166,8 +163,8 @@ def rating_table(
     if unknown_rows.any():
         index = unknown_rows[unknown_rows].index[0]
         raise AnalysisInputError(
-            f"column {call_column!r}: {frame.at[index, 'label']!r} at row {int(index) + 1} is not "
-            f"one of the categories {category_list}"
+            f"column {call_column!r}: {frame.at[index, 'label']!r} at {describe_row(frame, index)} "
+            f"is not one of the categories {category_list}"
         )
     wide = frame.pivot(index="case", columns="reader", values="label")
     case_order = list(pd.unique(frame["case"]))
@@ -376,7 +373,7 @@ def fleiss_kappa(
 
     Kappa is NaN when all ratings fall in one category (P_e = 1; statsmodels issue #4387).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if ci_method not in ("gwet", "bootstrap"):
         raise AnalysisInputError(f"ci_method must be 'gwet' or 'bootstrap', got {ci_method!r}")
     table = _check_counts(counts)
@@ -628,10 +625,15 @@ def cohen_kappa(
     """Cohen's kappa of two readers' calls on the same cases, optionally weighted.
 
     Categories are ordered as given, else 3-way calls by severity, numbers numerically, text
-    alphabetically; weights use that order. Equals ``sklearn.metrics.cohen_kappa_score`` and
-    ``statsmodels.stats.inter_rater.cohens_kappa`` (kappa, SE and null SE).
+    alphabetically; weights use that order. Without ``categories`` the scale is the categories
+    these two call lists use, as ``sklearn.metrics.cohen_kappa_score(a, b, weights=...)`` without
+    ``labels`` and R irr's ``kappa2``; with ``categories`` it equals ``cohen_kappa_score(a, b,
+    labels=categories, weights=...)``. Kappa, SE and null SE equal
+    ``statsmodels.stats.inter_rater.cohens_kappa`` on the same table (Cohen 1960; weighted:
+    Cohen 1968; SEs: Fleiss, Cohen & Everitt 1969). Unweighted kappa does not depend on unused
+    categories; weighted kappa does (the weight of a disagreement is its distance on the scale).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     first = [_label(value) for value in calls_a]
     second = [_label(value) for value in calls_b]
     if len(first) != len(second):
@@ -680,17 +682,59 @@ def pairwise_cohen_kappa(
     categories: Sequence[Any] | None = None,
     readers: Sequence[str] | None = None,
     alpha: float = 0.05,
+    category_scale: str = "table",
 ) -> list[CohenKappa]:
-    """Cohen's kappa for every pair of readers (on the cases all readers rated)."""
+    """Cohen's kappa for every pair of readers (on the cases all readers rated).
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        Long table with ``case``, ``reader`` and ``call_column``.
+    call_column : str
+        Column of the calls.
+    weights : {None, "linear", "quadratic"}
+        Disagreement weights (Cohen 1968) on the ordered category scale.
+    categories : sequence, optional
+        The category scale, in order (default: every category any reader used; 3-way calls are
+        always benign / metastasis / ene).
+    readers : sequence of str, optional
+        Readers to include (default: all).
+    alpha : float
+        1 - confidence level of the intervals.
+    category_scale : {"table", "pair"}
+        Which categories a pair's weighted kappa is computed on. ``"table"`` (default): the whole
+        table's scale (``categories``), the same for every pair, so that a benign-vs-ENE
+        disagreement weighs the same in every pair and pairwise kappas are comparable; this equals
+        ``sklearn.metrics.cohen_kappa_score(a, b, labels=categories, weights=...)``. ``"pair"``:
+        the categories the two readers used, as irr's ``kappa2`` and ``cohen_kappa_score``
+        without ``labels``; a pair that never used the middle category then gets different
+        weights. Unweighted kappa is the same either way.
+
+    Returns
+    -------
+    list of CohenKappa
+        One per pair, in reader order: kappa, SE, null SE, z, p, CI (see :func:`cohen_kappa`).
+    """
+    if category_scale not in ("table", "pair"):
+        raise AnalysisInputError(
+            f"category_scale must be 'table' or 'pair', not {category_scale!r}"
+        )
     table = rating_table(ratings, call_column=call_column, categories=categories, readers=readers)
     results = []
     for first, second in combinations(range(len(table.readers)), 2):
+        calls_first = [table.categories[c] for c in table.codes[:, first]]
+        calls_second = [table.categories[c] for c in table.codes[:, second]]
+        if category_scale == "table":
+            scale: list[str] | None = table.categories
+        else:
+            used = set(calls_first) | set(calls_second)
+            scale = [category for category in table.categories if category in used]
         results.append(
             cohen_kappa(
-                [table.categories[c] for c in table.codes[:, first]],
-                [table.categories[c] for c in table.codes[:, second]],
+                calls_first,
+                calls_second,
                 weights=weights,
-                categories=table.categories,
+                categories=scale,
                 alpha=alpha,
                 names=(table.readers[first], table.readers[second]),
             )

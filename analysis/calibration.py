@@ -35,6 +35,7 @@ from scipy.special import expit, logit
 from analysis._jsonable import show_value as _show
 from analysis._jsonable import to_jsonable as _json
 
+from ._params import check_alpha
 from .data import validate_ratings
 from .errors import AnalysisInputError
 
@@ -55,16 +56,6 @@ __all__ = [
 
 #: Probabilities are clipped to [CLIP, 1 - CLIP] before taking logits.
 CLIP = 1e-8
-
-
-def _check_alpha(alpha: float) -> float:
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise AnalysisInputError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < value < 1.0:
-        raise AnalysisInputError(f"alpha must be in (0, 1), got {alpha!r}")
-    return value
 
 
 def _check_inputs(
@@ -178,7 +169,7 @@ def reliability_curve(
     ReliabilityCurve
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise AnalysisInputError(f"n_bins must be a positive integer, got {n_bins!r}")
     if strategy == "quantile":
@@ -341,7 +332,7 @@ def logistic_calibration(
     LogisticCalibration
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     notes: list[str] = []
     clipped = np.clip(p, CLIP, 1 - CLIP)
     n_clipped = int(np.sum(clipped != p))
@@ -422,7 +413,7 @@ def expected_observed_ratio(
         ``expected``, ``observed``, ``n``, ``ratio`` (E/O), ``ci95``.
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     expected = float(p.sum())
     observed = int(y.sum())
     n = len(y)
@@ -513,7 +504,7 @@ def calibration_summary(
         ``warnings``.
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     brier = brier_score(y, p)
     prevalence = float(y.mean())
     reference = prevalence * (1 - prevalence)

@@ -26,6 +26,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from ._core import binary_truth, fast_delong
+from ._params import check_alpha
 from .data import validate_ratings
 from .errors import AnalysisInputError
 
@@ -273,11 +274,6 @@ def _interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
     return (float(estimate - half_width), float(estimate + half_width))
 
 
-def _check_alpha(alpha: float) -> None:
-    if not (0.0 < alpha < 1.0):
-        raise AnalysisInputError(f"alpha must be between 0 and 1, got {alpha!r}")
-
-
 @dataclass(frozen=True)
 class PairedAucTest:
     """Paired comparison of two AUCs on the same cases (DeLong 1988 z test).
@@ -367,7 +363,7 @@ def paired_auc_test(
 
     Swapping ``a`` and ``b`` negates difference, z and the interval and keeps SE and p.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     first = np.asarray(scores_a, dtype=float)
     second = np.asarray(scores_b, dtype=float)
     if first.ndim != 1 or first.shape != second.shape:
@@ -482,7 +478,7 @@ def unpaired_auc_test(
     D = (AUC_a - AUC_b) / sqrt(V_a + V_b) with DeLong variances, referred to Student's t with
     Welch-Satterthwaite degrees of freedom (Robin X et al. pROC. BMC Bioinformatics 2011;12:77).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     first = delong_covariance(scores_a, truth_a)
     second = delong_covariance(scores_b, truth_b)
     variance_a = float(first.covariance[0, 0])
@@ -576,14 +572,18 @@ def compare_readers(
     second = second.loc[first.index]
     name_a = a if (modality_a or modality_b) is None else f"{a} [{modality_a or modality}]"
     name_b = b if (modality_a or modality_b) is None else f"{b} [{modality_b or modality}]"
-    return paired_auc_test(
-        first["score"].to_numpy(),
-        second["score"].to_numpy(),
-        first["truth"].to_numpy(),
-        alpha=alpha,
-        clusters=first["cluster"].to_numpy() if cluster else None,
-        names=(name_a, name_b),
-    )
+    try:
+        return paired_auc_test(
+            first["score"].to_numpy(),
+            second["score"].to_numpy(),
+            first["truth"].to_numpy(),
+            alpha=alpha,
+            clusters=first["cluster"].to_numpy() if cluster else None,
+            names=(name_a, name_b),
+        )
+    except AnalysisInputError as exc:
+        # e.g. a single-class truth: both rated the same cases, so the message names both.
+        raise AnalysisInputError(f"readers {name_a!r} and {name_b!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -656,7 +656,7 @@ def auc_contrast(
     weights : sequence of k floats
         e.g. (1, -1) for a difference, (1, -1/k, ..., -1/k) for a model vs the reader mean.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     matrix, truth_int = _as_score_matrix(scores, truth)
     weight_vector = np.asarray(weights, dtype=float)
     if weight_vector.shape != (matrix.shape[0],):
@@ -919,7 +919,7 @@ def cluster_bootstrap_auc(
     cases; replicates without both classes are skipped (``n_valid`` says how many remained). The
     same ``seed`` gives the same interval.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     matrix, truth_int = _as_score_matrix(scores, truth)
     if matrix.shape[0] != 1:
         raise AnalysisInputError(f"one score vector expected, got {matrix.shape[0]}")
@@ -951,7 +951,7 @@ def cluster_bootstrap_difference(
     alpha: float = 0.05,
 ) -> BootstrapInterval:
     """Patient-level bootstrap percentile interval for AUC_a - AUC_b (same cases, same draws)."""
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     matrix, truth_int = _as_score_matrix(
         np.vstack([np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)]), truth
     )

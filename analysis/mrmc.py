@@ -54,6 +54,7 @@ from scipy import stats
 from analysis._jsonable import to_jsonable as _json
 
 from ._core import fast_delong
+from ._params import check_alpha
 from .data import ratings_matrix, validate_ratings
 from .errors import AnalysisInputError
 
@@ -90,16 +91,6 @@ ANALYSES: tuple[str, ...] = ("RRRC", "FRRC", "RRFC")
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _check_alpha(alpha: float) -> float:
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise AnalysisInputError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < value < 1.0:
-        raise AnalysisInputError(f"alpha must be in (0, 1), got {alpha!r}")
-    return value
 
 
 def _check_covariance(covariance: str) -> str:
@@ -685,7 +676,7 @@ def or_from_aucs(
     -------
     ORResult
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     analysis = _check_analysis(analysis)
     theta = np.asarray(theta, dtype=float)
     cov = np.asarray(covariance_matrix, dtype=float)
@@ -936,7 +927,7 @@ def or_analysis(
     """
     covariance = _check_covariance(covariance)
     analysis = _check_analysis(analysis)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     data = mrmc_data(ratings)
     t, r, n = data.scores.shape
     auc, cov = auc_covariance(data.scores.reshape(t * r, n), data.truth, method=covariance)
@@ -1101,7 +1092,7 @@ def dbm_analysis(
     DBMResult
     """
     analysis = _check_analysis(analysis)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     data = mrmc_data(ratings)
     t, r, c = data.scores.shape
     auc, loo = leave_one_out_aucs(data.scores.reshape(t * r, c), data.truth)
@@ -1389,7 +1380,7 @@ def standalone_vs_readers(
     """
     covariance = _check_covariance(covariance)
     analysis = _check_analysis(analysis, ("RRRC", "RRFC"))
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     frame, modality = _select_standalone(ratings, model, modality)
     model = str(model)
     others = [str(r) for r in pd.unique(frame["reader"]) if str(r) != model]
@@ -1720,7 +1711,7 @@ def imrmc_analysis(ratings: pd.DataFrame, *, alpha: float = 0.05) -> IMRMCResult
     -------
     IMRMCResult
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     data = mrmc_data(ratings, min_modalities=1)
     t, r, c = data.scores.shape
     parts = _ustat_parts(data.scores.reshape(t * r, c), data.truth)

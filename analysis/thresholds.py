@@ -20,6 +20,7 @@ B and C describe points between observed thresholds (no real cut-off achieves th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom, chi2, norm
 
+from ._params import check_alpha
 from .data import validate_ratings
 from .errors import AnalysisInputError
 from .roc import RocCurve, check_binary_truth, roc_curve
@@ -57,11 +59,6 @@ __all__ = [
 DEFAULT_TARGET_FPRS: tuple[float, ...] = (0.05, 0.10, 0.15, 0.20, 0.30)
 
 
-def _check_alpha(alpha: float) -> None:
-    if not (0.0 < alpha < 1.0):
-        raise AnalysisInputError(f"alpha must be between 0 and 1, got {alpha!r}")
-
-
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -73,7 +70,7 @@ def wilson_interval(successes: int, total: int, *, alpha: float = 0.05) -> tuple
     1927;22:209-212 (``statsmodels.stats.proportion.proportion_confint(method="wilson")``). Stays in
     [0, 1] and behaves at 0/n and n/n, unlike the Wald interval. (NaN, NaN) when ``total`` is 0.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if total < 0 or successes < 0 or successes > total:
         raise AnalysisInputError(f"need 0 <= successes <= total, got {successes} of {total}")
     if total == 0:
@@ -162,10 +159,18 @@ class OperatingPoint:
         return 1.0 - self.specificity.estimate
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (infinite thresholds become ``null``; ``rule`` says how to apply it)."""
+        """JSON-ready dict (``rule`` says how to apply the threshold).
+
+        JSON has no infinity: an infinite ``threshold`` / ``threshold_midpoint`` is written
+        ``null`` and ``threshold_infinite`` / ``threshold_midpoint_infinite`` say which one it is,
+        ``"+inf"`` (nobody is called positive) or ``"-inf"`` (everybody is; midpoint only); both
+        are ``null`` for a finite threshold.
+        """
         return {
             "threshold": _finite_or_none(self.threshold),
+            "threshold_infinite": _infinity_marker(self.threshold),
             "threshold_midpoint": _finite_or_none(self.threshold_midpoint),
+            "threshold_midpoint_infinite": _infinity_marker(self.threshold_midpoint),
             "rule": "score >= threshold",
             "tp": self.tp,
             "fp": self.fp,
@@ -178,6 +183,13 @@ class OperatingPoint:
             "ppv": self.ppv.to_dict(),
             "npv": self.npv.to_dict(),
         }
+
+
+def _infinity_marker(value: float) -> str | None:
+    """``"+inf"`` / ``"-inf"`` for an infinite threshold, None for a finite one (strict JSON)."""
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return None
 
 
 def _point_from_counts(
@@ -230,7 +242,7 @@ def operating_point(
     The threshold need not be an observed score: it can come from another cohort (seed 003 fixed
     cut-offs on the training set and applied them to the test sets; see :func:`transfer_threshold`).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     score_array, truth_int = check_binary_truth(scores, truth)
     threshold = float(threshold)
     if np.isnan(threshold):
@@ -305,7 +317,7 @@ def youden_threshold(
     tied threshold, and all tied thresholds are listed. Matches pROC
     ``coords(roc, "best", best.method = "youden")`` when the optimum is unique.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     curve = roc_curve(scores, truth)
     m, n = curve.n_positive, curve.n_negative
     scaled_j = (
@@ -335,7 +347,7 @@ def closest_to_top_left(
     Returned as a :class:`YoudenPoint` with ``criterion = "closest_topleft"`` (``j`` is the J of the
     chosen point). Ties found exactly, highest threshold first.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     curve = roc_curve(scores, truth)
     m, n = curve.n_positive, curve.n_negative
     false_negatives = m - curve.true_positives.astype(np.int64)
@@ -422,7 +434,7 @@ def threshold_at_fpr(
     alpha: float = 0.05,
 ) -> FprOperatingPoint:
     """Operating point at a target false-positive rate (definitions A, B, C; A is primary)."""
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     return _fpr_point(roc_curve(scores, truth), float(target_fpr), alpha)
 
 
@@ -434,7 +446,7 @@ def thresholds_at_fprs(
     alpha: float = 0.05,
 ) -> list[FprOperatingPoint]:
     """:func:`threshold_at_fpr` for several targets (default 5, 10, 15, 20, 30%)."""
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     curve = roc_curve(scores, truth)
     return [_fpr_point(curve, float(target), alpha) for target in target_fprs]
 

@@ -199,3 +199,48 @@ def test_confusion_matrices_per_reader():
     matrices = confusion_matrices(ratings)
     assert [m.reader for m in matrices] == ["A", "B"]
     assert matrices[1].matrix[0].tolist() == [0, 1, 0]
+
+
+def _pair_missing_a_middle_category() -> pd.DataFrame:
+    # A 1-5 rating scale. Readers A and B never use 3 or 4; C uses every level. On the table's
+    # scale 1-2-5 are positions 0, 1, 4 of 5; on the pair's own scale 0, 1, 2 of 3, so the
+    # weights are not proportional and weighted kappa differs. (With a 3-level scale such as
+    # benign / metastasis / ENE the two conventions always agree: a pair missing one level is
+    # left with a single kind of disagreement.)
+    calls = {
+        "A": [1, 1, 2, 5, 5, 2, 1, 5, 2, 1, 5, 2],
+        "B": [1, 2, 2, 5, 2, 2, 5, 5, 1, 1, 5, 1],
+        "C": [1, 2, 3, 4, 5, 3, 4, 5, 2, 1, 4, 3],
+    }
+    return pd.DataFrame(
+        [
+            {"case": case, "reader": reader, "call": call}
+            for reader, values in calls.items()
+            for case, call in enumerate(values)
+        ]
+    )
+
+
+@pytest.mark.parametrize("weights", ["linear", "quadratic"])
+def test_pairwise_weighted_kappa_table_scale_is_sklearn_with_labels(weights):
+    ratings = _pair_missing_a_middle_category()
+    a = ratings[ratings.reader == "A"]["call"].tolist()
+    b = ratings[ratings.reader == "B"]["call"].tolist()
+    (table_pair, *_) = pairwise_cohen_kappa(ratings, weights=weights)
+    (own_pair, *_) = pairwise_cohen_kappa(ratings, weights=weights, category_scale="pair")
+    assert (table_pair.a, table_pair.b) == ("A", "B")
+    with_labels = cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights=weights)
+    without_labels = cohen_kappa_score(a, b, weights=weights)
+    assert table_pair.kappa == pytest.approx(with_labels, abs=1e-12)
+    assert own_pair.kappa == pytest.approx(without_labels, abs=1e-12)
+    assert abs(with_labels - without_labels) > 1e-3  # the two conventions really differ here
+
+
+def test_pairwise_unweighted_kappa_does_not_depend_on_the_scale():
+    ratings = _pair_missing_a_middle_category()
+    table_scale = pairwise_cohen_kappa(ratings)
+    pair_scale = pairwise_cohen_kappa(ratings, category_scale="pair")
+    for first, second in zip(table_scale, pair_scale, strict=True):
+        assert first.kappa == pytest.approx(second.kappa, abs=1e-12)
+    with pytest.raises(AnalysisInputError, match="category_scale must be"):
+        pairwise_cohen_kappa(ratings, category_scale="mine")

@@ -160,3 +160,37 @@ def test_non_finite_score_is_rejected():
         roc_auc([0.1, np.inf, 0.3], [0, 1, 1])
     with pytest.raises(AnalysisInputError, match="3 scores but 2 truth values"):
         roc_auc([0.1, 0.2, 0.3], [0, 1])
+
+
+def _uneven_table() -> pd.DataFrame:
+    # Reader B did not rate case c4.
+    rows = [
+        ("c1", "A", 0.1, 0), ("c2", "A", 0.8, 1), ("c3", "A", 0.4, 0), ("c4", "A", 0.7, 1),
+        ("c1", "B", 0.2, 0), ("c2", "B", 0.9, 1), ("c3", "B", 0.6, 0),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["case", "reader", "score", "truth"])
+
+
+def test_readers_with_different_cases_are_refused_naming_readers_and_counts():
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"readers rated different cases \(4 cases in all; cases rated: 'A' 4, 'B' 3\)"
+        r".*allow_different_cases=True",
+    ):
+        roc_analysis(_uneven_table())
+
+
+def test_readers_with_different_cases_are_analysed_with_a_warning_when_allowed():
+    results = roc_analysis(_uneven_table(), allow_different_cases=True)
+    assert [r.estimate.n_positive + r.estimate.n_negative for r in results] == [4, 3]
+    for result in results:
+        assert any("readers rated different cases" in w for w in result.warnings)
+        assert result.to_dict()["warnings"] == list(result.warnings)
+    # Same cases: no warning.
+    same = roc_analysis(_uneven_table().query("case != 'c4'"))
+    assert all(result.warnings == () for result in same)
+
+
+def test_roc_row_gives_the_variance():
+    row = roc_analysis(_uneven_table().query("case != 'c4'"))[0].to_dict()
+    assert row["variance"] == pytest.approx(row["se"] ** 2, rel=1e-12)
