@@ -337,7 +337,7 @@ def _run_kappa(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str,
             raise AnalysisInputError(f"modality {args.modality!r} not found")
     three_way = args.calls or has_three_way_calls(table)
     call_column = args.call_column
-    categories = None
+    categories: list[Any] | None = None
     if three_way and call_column in table.columns:
         # Model rows of 3-way input carry probabilities, not calls: agreement is among readers.
         table = table[table[call_column].notna()]

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._types import ArrayLike
 from .errors import AnalysisInputError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("case", "reader", "score", "truth")
@@ -438,9 +439,14 @@ def encode_calls(
     series = values if isinstance(values, pd.Series) else None
     codes = []
     for position, value in enumerate(values):
-        is_integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        is_whole_float = isinstance(value, (float, np.floating)) and float(value).is_integer()
-        key = str(int(value)) if is_integer or is_whole_float else str(value).strip().lower()
+        if (
+            isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+        ):
+            key = str(int(value))
+        else:
+            key = str(value).strip().lower()
         if key.endswith(".0") and key[:-2].isdigit():
             key = key[:-2]  # "1.0": a CSV column with empty cells is read back as floats
         if key not in CALL_CODES:
@@ -574,9 +580,9 @@ def task_ratings(
 
 
 def task_from_probabilities(
-    p_benign: np.ndarray | Sequence[float],
-    p_meta: np.ndarray | Sequence[float],
-    p_ene: np.ndarray | Sequence[float],
+    p_benign: ArrayLike,
+    p_meta: ArrayLike,
+    p_ene: ArrayLike,
     *,
     task: str,
 ) -> np.ndarray:

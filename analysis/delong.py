@@ -27,6 +27,7 @@ from scipy.stats import t as student_t
 
 from ._core import binary_truth, fast_delong
 from ._params import check_alpha
+from ._types import ArrayLike
 from .data import validate_ratings
 from .errors import AnalysisInputError
 
@@ -77,9 +78,7 @@ class AucCovariance:
     method: str
 
 
-def _as_score_matrix(
-    scores: np.ndarray | Sequence[float], truth: Any
-) -> tuple[np.ndarray, np.ndarray]:
+def _as_score_matrix(scores: ArrayLike, truth: Any) -> tuple[np.ndarray, np.ndarray]:
     """Scores as a finite (k, n) float matrix and truth as 0/1 ints with both classes present."""
     matrix = np.atleast_2d(np.asarray(scores, dtype=float))
     truth_array = np.asarray(truth)
@@ -103,7 +102,7 @@ def _as_score_matrix(
     return matrix, truth_int
 
 
-def delong_covariance(scores: np.ndarray | Sequence[float], truth: Any) -> AucCovariance:
+def delong_covariance(scores: ArrayLike, truth: Any) -> AucCovariance:
     """DeLong covariance of k AUCs on the same cases (fast algorithm of Sun & Xu 2014).
 
     ``covariance = S10 / m + S01 / n`` where S10, S01 are the sample covariance matrices (n - 1
@@ -127,7 +126,7 @@ def delong_covariance(scores: np.ndarray | Sequence[float], truth: Any) -> AucCo
     )
 
 
-def delong_naive(scores: np.ndarray | Sequence[float], truth: Any) -> AucCovariance:
+def delong_naive(scores: ArrayLike, truth: Any) -> AucCovariance:
     """Reference DeLong covariance straight from the definition, O(k m n).
 
     psi(x, y) = 1 if x > y, 1/2 if x == y, 0 otherwise for every (positive x, negative y) pair;
@@ -179,9 +178,7 @@ def _cluster_codes(clusters: Any, size: int) -> tuple[np.ndarray, int]:
     return codes, int(codes.max()) + 1
 
 
-def clustered_covariance(
-    scores: np.ndarray | Sequence[float], truth: Any, clusters: Any
-) -> AucCovariance:
+def clustered_covariance(scores: ArrayLike, truth: Any, clusters: Any) -> AucCovariance:
     """Obuchowski's (1997) covariance of k AUCs when cases are nested in clusters (patients).
 
     With X_i = sum of the placements V10 of cluster i's m_i positive cases, Y_i = sum of the V01
@@ -347,8 +344,8 @@ class PairedAucTest:
 
 
 def paired_auc_test(
-    scores_a: np.ndarray | Sequence[float],
-    scores_b: np.ndarray | Sequence[float],
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
     truth: Any,
     *,
     alpha: float = 0.05,
@@ -465,9 +462,9 @@ class UnpairedAucTest:
 
 
 def unpaired_auc_test(
-    scores_a: np.ndarray | Sequence[float],
+    scores_a: ArrayLike,
     truth_a: Any,
-    scores_b: np.ndarray | Sequence[float],
+    scores_b: ArrayLike,
     truth_b: Any,
     *,
     alpha: float = 0.05,
@@ -641,7 +638,7 @@ class ContrastTest:
 def auc_contrast(
     scores: np.ndarray,
     truth: Any,
-    weights: Sequence[float],
+    weights: ArrayLike,
     *,
     names: Sequence[str] | None = None,
     alpha: float = 0.05,
@@ -760,7 +757,7 @@ def reader_mean_auc(
 
 
 def model_vs_reader_mean(
-    model_scores: np.ndarray | Sequence[float],
+    model_scores: ArrayLike,
     reader_scores: np.ndarray,
     truth: Any,
     *,
@@ -905,7 +902,7 @@ def _percentile_interval(
 
 
 def cluster_bootstrap_auc(
-    scores: np.ndarray | Sequence[float],
+    scores: ArrayLike,
     truth: Any,
     clusters: Any,
     *,
@@ -941,8 +938,8 @@ def cluster_bootstrap_auc(
 
 
 def cluster_bootstrap_difference(
-    scores_a: np.ndarray | Sequence[float],
-    scores_b: np.ndarray | Sequence[float],
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
     truth: Any,
     clusters: Any,
     *,

@@ -131,6 +131,14 @@ def _t_test(
     return se, statistic, [estimate - quantile * se, estimate + quantile * se], float(p_value)
 
 
+def _clip_to_unit_interval(ci: list[float | None]) -> list[float | None]:
+    """An AUC interval clipped to [0, 1] (an undefined interval stays [None, None])."""
+    lower, upper = ci
+    if lower is None or upper is None:
+        return ci
+    return [max(0.0, lower), min(1.0, upper)]
+
+
 # --------------------------------------------------------------------------------------------
 # input
 # --------------------------------------------------------------------------------------------
@@ -833,8 +841,7 @@ def or_from_aucs(
             auc_ci[name] = {}
             for j, reader in enumerate(readers):
                 se, _, ci, _ = _t_test(float(theta[i, j]), float(blocks[i, j, i, j]), None, alpha)
-                if ci[0] is not None:
-                    ci = [max(0.0, ci[0]), min(1.0, ci[1])]
+                ci = _clip_to_unit_interval(ci)
                 auc_ci[name][reader] = {"auc": float(theta[i, j]), "se": se, "ci95": ci}
         reader_tests = {"differences": rows, "auc_ci": auc_ci}
 
@@ -985,7 +992,7 @@ class DBMResult:
     p_value: float | None
     differences: list[dict[str, Any]]
     modality_ci: dict[str, dict[str, Any]]
-    anova: dict[str, dict[str, float | None]]
+    anova: dict[str, dict[str, float]]
     variance_components: dict[str, float]
     warnings: list[str] = field(default_factory=list)
 
@@ -1442,8 +1449,7 @@ def standalone_vs_readers(
         df_readers = float(r - 1)
     _, _, reader_ci, _ = _t_test(mean_reader, den_readers / r, df_readers, alpha)
     _, _, model_ci, _ = _t_test(float(auc[0]), float(cov[0, 0]), None, alpha)
-    if model_ci[0] is not None:
-        model_ci = [max(0.0, model_ci[0]), min(1.0, model_ci[1])]
+    model_ci = _clip_to_unit_interval(model_ci)
     per_reader = {}
     for j, reader in enumerate(readers):
         estimate = float(auc[0] - auc[j + 1])
@@ -1780,7 +1786,8 @@ def imrmc_analysis(ratings: pd.DataFrame, *, alpha: float = 0.05) -> IMRMCResult
             )
         return out
 
-    ustat, mle = [], []
+    ustat: list[dict[str, Any]] = []
+    mle: list[dict[str, Any]] = []
     for kind, target in (("ustat", ustat), ("mle", mle)):
         for a in range(t):
             target.append(row(kind, a, None))

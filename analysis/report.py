@@ -78,7 +78,7 @@ class _Sections:
     def __init__(self) -> None:
         self.warnings: list[str] = []
 
-    def run(self, where: str, compute: Callable[[], Any]) -> Any:
+    def run(self, where: str, compute: Callable[..., Any]) -> Any:
         try:
             return to_jsonable(compute())
         except AnalysisInputError as exc:
@@ -320,7 +320,9 @@ def _three_way_agreement(
     has_calls = "call" in frame.columns
     if "modality" in frame.columns:
         labels = frame["modality"].astype(str).str.strip()
-        blocks = [(str(m), frame[labels == m]) for m in pd.unique(labels)]
+        blocks: list[tuple[str | None, pd.DataFrame]] = [
+            (str(m), frame[labels == m]) for m in pd.unique(labels)
+        ]
     else:
         blocks = [(None, frame)]
     kappas: list[Any] = []
@@ -515,8 +517,8 @@ def _prepared_input(
         )
     task_list: list[str | None]
     if three_way:
-        task_list = list(tasks) if tasks else list(TASKS)
-        for task in task_list:
+        three_way_tasks = list(tasks) if tasks else list(TASKS)
+        for task in three_way_tasks:
             if task not in TASKS:
                 raise AnalysisInputError(f"unknown task {task!r}; choose from {list(TASKS)}")
         if models is None:
@@ -526,8 +528,9 @@ def _prepared_input(
                 else pd.Series(False, index=frame.index)
             )
             models = [str(reader) for reader in pd.unique(frame.loc[~has_call, "reader"])]
-        for task in task_list:
+        for task in three_way_tasks:
             validate_ratings(task_ratings(frame, task=task), require_cluster=cluster)
+        task_list = list(three_way_tasks)
     else:
         if tasks:
             raise AnalysisInputError("tasks apply to 3-way input (reference and call columns)")

@@ -22,6 +22,7 @@ from scipy.stats import norm
 
 from ._core import binary_truth, fast_delong
 from ._params import check_alpha
+from ._types import ArrayLike, LabelsLike
 from .data import validate_ratings
 from .delong import clustered_covariance, delong_covariance
 from .errors import AnalysisInputError
@@ -41,8 +42,8 @@ __all__ = [
 
 
 def check_binary_truth(
-    scores: np.ndarray | list[float],
-    truth: np.ndarray | list[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     who: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +151,7 @@ class RocCurve:
         }
 
 
-def roc_curve(scores: np.ndarray | list[float], truth: np.ndarray | list[int]) -> RocCurve:
+def roc_curve(scores: ArrayLike, truth: ArrayLike) -> RocCurve:
     """Empirical ROC curve with one point per distinct score (plus the point at ``inf``).
 
     Parameters
@@ -185,7 +186,7 @@ def roc_curve(scores: np.ndarray | list[float], truth: np.ndarray | list[int]) -
     )
 
 
-def roc_auc(scores: np.ndarray | list[float], truth: np.ndarray | list[int]) -> float:
+def roc_auc(scores: ArrayLike, truth: ArrayLike) -> float:
     """Empirical (Mann-Whitney) AUC, ties counted one half.
 
     Equals ``sklearn.metrics.roc_auc_score`` and pROC's ``auc()`` with direction ``"<"``.
@@ -278,11 +279,11 @@ class AucEstimate:
 
 
 def auc_confidence_interval(
-    scores: np.ndarray | list[float],
-    truth: np.ndarray | list[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
-    clusters: np.ndarray | list[Any] | None = None,
+    clusters: LabelsLike | None = None,
 ) -> AucEstimate:
     """AUC, its variance and Wald (pROC) and logit confidence intervals.
 

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy.stats import binom, chi2, norm
 
 from ._params import check_alpha
+from ._types import ArrayLike
 from .data import validate_ratings
 from .errors import AnalysisInputError
 from .roc import RocCurve, check_binary_truth, roc_curve
@@ -231,8 +232,8 @@ def _curve_point(curve: RocCurve, index: int, alpha: float) -> OperatingPoint:
 
 
 def operating_point(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     threshold: float,
     alpha: float = 0.05,
@@ -306,8 +307,8 @@ class YoudenPoint:
 
 
 def youden_threshold(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
 ) -> YoudenPoint:
@@ -337,8 +338,8 @@ def youden_threshold(
 
 
 def closest_to_top_left(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
 ) -> YoudenPoint:
@@ -427,8 +428,8 @@ def _fpr_point(curve: RocCurve, target_fpr: float, alpha: float) -> FprOperating
 
 
 def threshold_at_fpr(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     target_fpr: float,
     alpha: float = 0.05,
@@ -439,8 +440,8 @@ def threshold_at_fpr(
 
 
 def thresholds_at_fprs(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     target_fprs: Sequence[float] = DEFAULT_TARGET_FPRS,
     alpha: float = 0.05,
@@ -481,10 +482,10 @@ class ThresholdTransfer:
 
 
 def transfer_threshold(
-    derivation_scores: np.ndarray | Sequence[float],
-    derivation_truth: np.ndarray | Sequence[int],
-    validation_scores: np.ndarray | Sequence[float],
-    validation_truth: np.ndarray | Sequence[int],
+    derivation_scores: ArrayLike,
+    derivation_truth: ArrayLike,
+    validation_scores: ArrayLike,
+    validation_truth: ArrayLike,
     *,
     target_fpr: float | None = None,
     alpha: float = 0.05,
@@ -571,8 +572,8 @@ class McNemarResult:
 
 
 def mcnemar_test(
-    correct_a: np.ndarray | Sequence[bool],
-    correct_b: np.ndarray | Sequence[bool],
+    correct_a: ArrayLike,
+    correct_b: ArrayLike,
     *,
     method: str = "exact",
 ) -> McNemarResult:
@@ -626,9 +627,9 @@ def mcnemar_test(
 
 
 def mcnemar_sensitivity_specificity(
-    called_positive_a: np.ndarray | Sequence[bool],
-    called_positive_b: np.ndarray | Sequence[bool],
-    truth: np.ndarray | Sequence[int],
+    called_positive_a: ArrayLike,
+    called_positive_b: ArrayLike,
+    truth: ArrayLike,
     *,
     method: str = "exact",
 ) -> dict[str, McNemarResult]:
