@@ -485,7 +485,7 @@ def test_covariances_equal_brute_force(levels):
 
 def test_unbiased_covariance_blocks_do_not_change_result():
     """The kernel Gram matrix is accumulated in blocks of positive cases; block size is irrelevant."""
-    from analysis import mrmc
+    from analysis.mrmc import covariance as mrmc
 
     scores, truth = simulate(t=2, r=3, n_pos=30, n_neg=20, levels=5, seed=8)
     flat = scores.reshape(6, -1)
