@@ -28,6 +28,7 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
+from ._jsonable import JsonResult, confidence_level, constant
 from ._params import check_alpha
 from .data import CALL_CODES, describe_row, load_ratings, row_label
 from .errors import AnalysisInputError
@@ -202,7 +203,7 @@ def category_counts(
 
 
 @dataclass(frozen=True)
-class CategoryKappa:
+class CategoryKappa(JsonResult):
     """Fleiss' kappa for one category against all others (``irr`` ``detail = TRUE``).
 
     ``se0`` is irr's standard error under H0 (kappa = 0); ``z = kappa / se0``.
@@ -214,19 +215,17 @@ class CategoryKappa:
     z: float
     p_value: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "category": self.category,
-            "kappa": self.kappa,
-            "se0": self.se0,
-            "z": self.z,
-            "p_value": self.p_value,
-        }
+    JSON = (
+        "category",
+        "kappa",
+        "se0",
+        "z",
+        "p_value",
+    )
 
 
 @dataclass(frozen=True)
-class FleissKappa:
+class FleissKappa(JsonResult):
     """Fleiss' kappa with its null test and a confidence interval.
 
     Attributes
@@ -274,27 +273,28 @@ class FleissKappa:
     kappa_conger: float | None
     kappa_randolph: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``kappa`` command's JSON object."""
-        return {
-            "fleiss_kappa": self.kappa,
-            "se": self.se,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "ci_method": self.ci_method,
-            "se0": self.se0,
-            "z": self.z,
-            "p_value": self.p_value,
-            "test": "z = kappa / se0, se0 under H0 kappa = 0 (Fleiss, Nee & Landis 1979; irr)",
-            "observed_agreement": self.observed_agreement,
-            "chance_agreement": self.chance_agreement,
-            "n_cases": self.n_cases,
-            "n_readers": self.n_raters,
-            "categories": self.categories,
-            "category_kappas": [item.to_dict() for item in self.category_kappas],
-            "kappa_conger": self.kappa_conger,
-            "kappa_randolph": self.kappa_randolph,
-        }
+    JSON = (
+        ("fleiss_kappa", "kappa"),
+        "se",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "ci_method",
+        "se0",
+        "z",
+        "p_value",
+        (
+            "test",
+            constant("z = kappa / se0, se0 under H0 kappa = 0 (Fleiss, Nee & Landis 1979; irr)"),
+        ),
+        "observed_agreement",
+        "chance_agreement",
+        "n_cases",
+        ("n_readers", "n_raters"),
+        "categories",
+        "category_kappas",
+        "kappa_conger",
+        "kappa_randolph",
+    )
 
 
 def _fleiss_point(counts: np.ndarray) -> tuple[float, float, float]:
@@ -515,7 +515,7 @@ def fleiss_kappa_from_ratings(
 
 
 @dataclass(frozen=True)
-class CohenKappa:
+class CohenKappa(JsonResult):
     """Cohen's kappa (unweighted, linear or quadratic weights) between two readers.
 
     Attributes
@@ -549,22 +549,20 @@ class CohenKappa:
     n_cases: int
     categories: list[str]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "a": self.a,
-            "b": self.b,
-            "kappa": self.kappa,
-            "weights": self.weights,
-            "se": self.se,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "se0": self.se0,
-            "z": self.z,
-            "p_value": self.p_value,
-            "n_cases": self.n_cases,
-            "categories": self.categories,
-        }
+    JSON = (
+        "a",
+        "b",
+        "kappa",
+        "weights",
+        "se",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "se0",
+        "z",
+        "p_value",
+        "n_cases",
+        "categories",
+    )
 
 
 def _agreement_weights(n_categories: int, weights: str | None) -> np.ndarray:
@@ -743,7 +741,7 @@ def pairwise_cohen_kappa(
 
 
 @dataclass(frozen=True)
-class ConfusionMatrix:
+class ConfusionMatrix(JsonResult):
     """Reference (rows) x call (columns) counts for one reader or model.
 
     Attributes
@@ -765,16 +763,14 @@ class ConfusionMatrix:
         total = self.matrix.sum()
         return float(np.trace(self.matrix) / total) if total else float("nan")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: rows are the reference, columns the call."""
-        return {
-            "reader": self.reader,
-            "labels": self.labels,
-            "rows": "reference",
-            "columns": "call",
-            "matrix": self.matrix.astype(int).tolist(),
-            "accuracy": self.accuracy,
-        }
+    JSON = (
+        "reader",
+        "labels",
+        ("rows", constant("reference")),
+        ("columns", constant("call")),
+        ("matrix", lambda self: self.matrix.astype(int).tolist()),
+        "accuracy",
+    )
 
 
 def confusion_matrix(

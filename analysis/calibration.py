@@ -35,6 +35,7 @@ from scipy.special import expit, logit
 from analysis._jsonable import show_value as _show
 from analysis._jsonable import to_jsonable as _json
 
+from ._jsonable import JsonResult
 from ._params import check_alpha
 from .data import validate_ratings
 from .errors import AnalysisInputError
@@ -116,7 +117,7 @@ def _wilson(successes: int, total: int, alpha: float) -> list[float | None]:
 
 
 @dataclass
-class ReliabilityCurve:
+class ReliabilityCurve(JsonResult):
     """Binned calibration (reliability) curve.
 
     Attributes
@@ -136,8 +137,11 @@ class ReliabilityCurve:
     edges: list[float]
     bins: list[dict[str, Any]]
 
-    def to_dict(self) -> dict[str, Any]:
-        return _json({"strategy": self.strategy, "edges": self.edges, "bins": self.bins})
+    JSON = (
+        "strategy",
+        "edges",
+        "bins",
+    )
 
 
 def reliability_curve(
@@ -229,7 +233,7 @@ def brier_score(
 
 
 @dataclass
-class LogisticCalibration:
+class LogisticCalibration(JsonResult):
     """Logistic recalibration: logit P(y = 1) = a + b logit(p).
 
     Attributes
@@ -256,20 +260,17 @@ class LogisticCalibration:
     n_clipped: int
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _json(
-            {
-                "slope": self.slope,
-                "slope_se": self.slope_se,
-                "slope_ci95": self.slope_ci95,
-                "slope_model_intercept": self.slope_model_intercept,
-                "intercept": self.intercept,
-                "intercept_se": self.intercept_se,
-                "intercept_ci95": self.intercept_ci95,
-                "n_clipped": self.n_clipped,
-                "warnings": self.warnings,
-            }
-        )
+    JSON = (
+        "slope",
+        "slope_se",
+        "slope_ci95",
+        "slope_model_intercept",
+        "intercept",
+        "intercept_se",
+        "intercept_ci95",
+        "n_clipped",
+        "warnings",
+    )
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: float = 1e-12):
@@ -528,7 +529,7 @@ def calibration_summary(
 
 
 @dataclass
-class DecisionCurve:
+class DecisionCurve(JsonResult):
     """Net benefit over threshold probabilities (Vickers & Elkin 2006).
 
     Attributes
@@ -551,17 +552,14 @@ class DecisionCurve:
     treat_none: np.ndarray
     models: dict[str, np.ndarray]
 
-    def to_dict(self) -> dict[str, Any]:
-        return _json(
-            {
-                "thresholds": self.thresholds,
-                "n": self.n,
-                "prevalence": self.prevalence,
-                "treat_all": self.treat_all,
-                "treat_none": self.treat_none,
-                "models": self.models,
-            }
-        )
+    JSON = (
+        "thresholds",
+        "n",
+        "prevalence",
+        "treat_all",
+        "treat_none",
+        "models",
+    )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per threshold: ``threshold``, ``treat_all``, ``treat_none``, one column per model."""

@@ -39,8 +39,8 @@ from scipy import stats
 from scipy.special import gammaln
 
 from analysis._jsonable import show_value as _show
-from analysis._jsonable import to_jsonable as _json
 
+from ._jsonable import JsonResult
 from ._types import TableLike
 from .errors import AnalysisInputError
 
@@ -213,7 +213,7 @@ def fisher_exact_rxc(
 
 
 @dataclass
-class CharacteristicsTable:
+class CharacteristicsTable(JsonResult):
     """Characteristics per group with between-group tests.
 
     Attributes
@@ -244,16 +244,12 @@ class CharacteristicsTable:
     labels: dict[str, str] = field(default_factory=dict)
     nonparametric: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON dict: ``group``, ``groups``, ``group_sizes``, ``rows``."""
-        return _json(
-            {
-                "group": self.group,
-                "groups": self.groups,
-                "group_sizes": self.group_sizes,
-                "rows": self.rows,
-            }
-        )
+    JSON = (
+        "group",
+        "groups",
+        "group_sizes",
+        "rows",
+    )
 
     def _cell_text(self, row: dict[str, Any], cell: dict[str, Any] | None) -> str:
         if cell is None:

@@ -26,6 +26,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from ._core import binary_truth, fast_delong
+from ._jsonable import JsonResult, confidence_level, constant
 from ._params import check_alpha
 from ._types import ArrayLike
 from .data import validate_ratings
@@ -272,7 +273,7 @@ def _interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class PairedAucTest:
+class PairedAucTest(JsonResult):
     """Paired comparison of two AUCs on the same cases (DeLong 1988 z test).
 
     Attributes
@@ -319,28 +320,26 @@ class PairedAucTest:
     n_clusters: int | None
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``compare`` command's JSON object."""
-        return {
-            "a": self.a,
-            "b": self.b,
-            "auc_a": self.auc_a,
-            "auc_b": self.auc_b,
-            "difference": self.difference,
-            "se": self.se,
-            "z": self.z,
-            "p_value": self.p_value,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "variance_a": self.variance_a,
-            "variance_b": self.variance_b,
-            "covariance": self.covariance_ab,
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-            "n_clusters": self.n_clusters,
-            "variance_method": self.method,
-            "test": "two-sided z test, normal reference",
-        }
+    JSON = (
+        "a",
+        "b",
+        "auc_a",
+        "auc_b",
+        "difference",
+        "se",
+        "z",
+        "p_value",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "variance_a",
+        "variance_b",
+        ("covariance", "covariance_ab"),
+        "n_positive",
+        "n_negative",
+        "n_clusters",
+        ("variance_method", "method"),
+        ("test", constant("two-sided z test, normal reference")),
+    )
 
 
 def paired_auc_test(
@@ -400,7 +399,7 @@ def paired_auc_test(
 
 
 @dataclass(frozen=True)
-class UnpairedAucTest:
+class UnpairedAucTest(JsonResult):
     """Comparison of two AUCs on different cases (e.g. one model in two cohorts).
 
     Attributes
@@ -441,24 +440,22 @@ class UnpairedAucTest:
     n_a: int
     n_b: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "a": self.a,
-            "b": self.b,
-            "auc_a": self.auc_a,
-            "auc_b": self.auc_b,
-            "difference": self.difference,
-            "se": self.se,
-            "statistic": self.statistic,
-            "df": self.df,
-            "p_value": self.p_value,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "n_a": self.n_a,
-            "n_b": self.n_b,
-            "test": "unpaired DeLong, Welch-type t (pROC paired = FALSE)",
-        }
+    JSON = (
+        "a",
+        "b",
+        "auc_a",
+        "auc_b",
+        "difference",
+        "se",
+        "statistic",
+        "df",
+        "p_value",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "n_a",
+        "n_b",
+        ("test", constant("unpaired DeLong, Welch-type t (pROC paired = FALSE)")),
+    )
 
 
 def unpaired_auc_test(
@@ -584,7 +581,7 @@ def compare_readers(
 
 
 @dataclass(frozen=True)
-class ContrastTest:
+class ContrastTest(JsonResult):
     """Test of a linear combination sum_r w_r AUC_r of correlated AUCs.
 
     Attributes
@@ -619,20 +616,18 @@ class ContrastTest:
     alpha: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "names": self.names,
-            "weights": self.weights,
-            "aucs": self.aucs,
-            "estimate": self.estimate,
-            "se": self.se,
-            "z": self.z,
-            "p_value": self.p_value,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "variance_method": self.method,
-        }
+    JSON = (
+        "names",
+        "weights",
+        "aucs",
+        "estimate",
+        "se",
+        "z",
+        "p_value",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        ("variance_method", "method"),
+    )
 
 
 def auc_contrast(
@@ -687,7 +682,7 @@ def auc_contrast(
 
 
 @dataclass(frozen=True)
-class MeanAuc:
+class MeanAuc(JsonResult):
     """Mean AUC of k readers on the same cases, readers treated as fixed.
 
     Attributes
@@ -715,18 +710,16 @@ class MeanAuc:
     alpha: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "readers": self.readers,
-            "aucs": self.aucs,
-            "mean_auc": self.mean,
-            "se": self.se,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "variance_method": self.method,
-            "readers_treated_as": "fixed (case variability only)",
-        }
+    JSON = (
+        "readers",
+        "aucs",
+        ("mean_auc", "mean"),
+        "se",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        ("variance_method", "method"),
+        ("readers_treated_as", constant("fixed (case variability only)")),
+    )
 
 
 def reader_mean_auc(
@@ -790,7 +783,7 @@ def model_vs_reader_mean(
 
 
 @dataclass(frozen=True)
-class BootstrapInterval:
+class BootstrapInterval(JsonResult):
     """Cluster-bootstrap percentile interval.
 
     Attributes
@@ -822,20 +815,18 @@ class BootstrapInterval:
     seed: int
     alpha: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "statistic": self.statistic,
-            "estimate": self.estimate,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "se": self.se,
-            "n_boot": self.n_boot,
-            "n_valid": self.n_valid,
-            "n_clusters": self.n_clusters,
-            "seed": self.seed,
-            "method": "cluster bootstrap, percentile interval",
-        }
+    JSON = (
+        "statistic",
+        "estimate",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "se",
+        "n_boot",
+        "n_valid",
+        "n_clusters",
+        "seed",
+        ("method", constant("cluster bootstrap, percentile interval")),
+    )
 
 
 def _weighted_aucs(row: np.ndarray, truth_int: np.ndarray, weights: np.ndarray) -> np.ndarray:

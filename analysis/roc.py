@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ._core import binary_truth, fast_delong
+from ._jsonable import JsonResult, confidence_level, constant
 from ._params import check_alpha
 from ._types import ArrayLike, LabelsLike
 from .data import validate_ratings
@@ -85,7 +86,7 @@ def check_binary_truth(
 
 
 @dataclass(frozen=True)
-class RocCurve:
+class RocCurve(JsonResult):
     """Empirical ROC curve at every distinct score (no intermediate point dropped).
 
     Attributes
@@ -139,16 +140,14 @@ class RocCurve:
         """Trapezoidal area under the curve (equals the Mann-Whitney AUC)."""
         return float(np.trapezoid(self.tpr, self.fpr))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; infinite thresholds become ``null``."""
-        return {
-            "thresholds": [None if not np.isfinite(t) else float(t) for t in self.thresholds],
-            "threshold_rule": "score >= threshold",
-            "fpr": self.fpr.tolist(),
-            "tpr": self.tpr.tolist(),
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-        }
+    JSON = (
+        "thresholds",  # the first is +inf (nobody positive): null in JSON
+        ("threshold_rule", constant("score >= threshold")),
+        "fpr",
+        "tpr",
+        "n_positive",
+        "n_negative",
+    )
 
 
 def roc_curve(scores: ArrayLike, truth: ArrayLike) -> RocCurve:
@@ -227,7 +226,7 @@ def logit_interval(auc: float, se: float, *, alpha: float = 0.05) -> tuple[float
 
 
 @dataclass(frozen=True)
-class AucEstimate:
+class AucEstimate(JsonResult):
     """AUC with its variance and confidence intervals.
 
     Attributes
@@ -262,20 +261,18 @@ class AucEstimate:
     n_clusters: int | None
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``ci95`` is the interval at the requested level)."""
-        return {
-            "auc": self.auc,
-            "se": self.se,
-            "variance": self.variance,
-            "ci95": list(self.ci),
-            "logit_ci95": list(self.logit_ci),
-            "confidence_level": 1.0 - self.alpha,
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-            "n_clusters": self.n_clusters,
-            "variance_method": self.method,
-        }
+    JSON = (
+        "auc",
+        "se",
+        "variance",
+        ("ci95", "ci"),
+        ("logit_ci95", "logit_ci"),
+        ("confidence_level", confidence_level),
+        "n_positive",
+        "n_negative",
+        "n_clusters",
+        ("variance_method", "method"),
+    )
 
 
 def auc_confidence_interval(

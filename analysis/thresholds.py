@@ -23,12 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binom, chi2, norm
 
+from ._jsonable import JsonResult, Merge, constant
 from ._params import check_alpha
 from ._types import ArrayLike
 from .data import validate_ratings
@@ -87,7 +87,7 @@ def wilson_interval(successes: int, total: int, *, alpha: float = 0.05) -> tuple
 
 
 @dataclass(frozen=True)
-class Proportion:
+class Proportion(JsonResult):
     """A proportion with its counts and Wilson interval.
 
     Attributes
@@ -115,18 +115,16 @@ class Proportion:
             ci=wilson_interval(int(numerator), int(denominator), alpha=alpha),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "estimate": self.estimate,
-            "numerator": self.numerator,
-            "denominator": self.denominator,
-            "ci95": list(self.ci),
-        }
+    JSON = (
+        "estimate",
+        "numerator",
+        "denominator",
+        ("ci95", "ci"),
+    )
 
 
 @dataclass(frozen=True)
-class OperatingPoint:
+class OperatingPoint(JsonResult):
     """Confusion counts and derived rates at one threshold (``score >= threshold`` is positive).
 
     Attributes
@@ -159,31 +157,26 @@ class OperatingPoint:
         """False-positive rate fp / (fp + tn)."""
         return 1.0 - self.specificity.estimate
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``rule`` says how to apply the threshold).
-
-        JSON has no infinity: an infinite ``threshold`` / ``threshold_midpoint`` is written
-        ``null`` and ``threshold_infinite`` / ``threshold_midpoint_infinite`` say which one it is,
-        ``"+inf"`` (nobody is called positive) or ``"-inf"`` (everybody is; midpoint only); both
-        are ``null`` for a finite threshold.
-        """
-        return {
-            "threshold": _finite_or_none(self.threshold),
-            "threshold_infinite": _infinity_marker(self.threshold),
-            "threshold_midpoint": _finite_or_none(self.threshold_midpoint),
-            "threshold_midpoint_infinite": _infinity_marker(self.threshold_midpoint),
-            "rule": "score >= threshold",
-            "tp": self.tp,
-            "fp": self.fp,
-            "tn": self.tn,
-            "fn": self.fn,
-            "fpr": self.fpr,
-            "sensitivity": self.sensitivity.to_dict(),
-            "specificity": self.specificity.to_dict(),
-            "accuracy": self.accuracy.to_dict(),
-            "ppv": self.ppv.to_dict(),
-            "npv": self.npv.to_dict(),
-        }
+    # JSON has no infinity: an infinite threshold / threshold_midpoint is written null and
+    # threshold_infinite / threshold_midpoint_infinite say which one it is, "+inf" (nobody is
+    # called positive) or "-inf" (everybody is; midpoint only); null for a finite threshold.
+    JSON = (
+        "threshold",
+        ("threshold_infinite", lambda self: _infinity_marker(self.threshold)),
+        "threshold_midpoint",
+        ("threshold_midpoint_infinite", lambda self: _infinity_marker(self.threshold_midpoint)),
+        ("rule", constant("score >= threshold")),
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+        "fpr",
+        "sensitivity",
+        "specificity",
+        "accuracy",
+        "ppv",
+        "npv",
+    )
 
 
 def _infinity_marker(value: float) -> str | None:
@@ -266,7 +259,7 @@ def operating_point(
 
 
 @dataclass(frozen=True)
-class YoudenPoint:
+class YoudenPoint(JsonResult):
     """Operating point maximising Youden's J = sensitivity + specificity - 1.
 
     Youden WJ. Index for rating diagnostic tests. Cancer 1950;3:32-35.
@@ -294,16 +287,14 @@ class YoudenPoint:
     optimal_thresholds: list[float]
     criterion: str = "youden"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "criterion": self.criterion,
-            "j": self.j,
-            "sensitivity_plus_specificity": self.sensitivity_plus_specificity,
-            "n_optimal_points": self.n_optimal_points,
-            "optimal_thresholds": [_finite_or_none(t) for t in self.optimal_thresholds],
-            **self.point.to_dict(),
-        }
+    JSON = (
+        "criterion",
+        "j",
+        "sensitivity_plus_specificity",
+        "n_optimal_points",
+        "optimal_thresholds",
+        Merge("point"),
+    )
 
 
 def youden_threshold(
@@ -373,7 +364,7 @@ def closest_to_top_left(
 
 
 @dataclass(frozen=True)
-class FprOperatingPoint:
+class FprOperatingPoint(JsonResult):
     """Operating point for a target false-positive rate.
 
     Attributes
@@ -393,15 +384,16 @@ class FprOperatingPoint:
     sensitivity_interpolated: float
     sensitivity_envelope_interpolated: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "target_fpr": self.target_fpr,
-            "definition": "step: highest sensitivity with FPR <= target, observed threshold",
-            **self.point.to_dict(),
-            "sensitivity_interpolated_pROC": self.sensitivity_interpolated,
-            "sensitivity_interpolated_envelope": self.sensitivity_envelope_interpolated,
-        }
+    JSON = (
+        "target_fpr",
+        (
+            "definition",
+            constant("step: highest sensitivity with FPR <= target, observed threshold"),
+        ),
+        Merge("point"),
+        ("sensitivity_interpolated_pROC", "sensitivity_interpolated"),
+        ("sensitivity_interpolated_envelope", "sensitivity_envelope_interpolated"),
+    )
 
 
 def _fpr_point(curve: RocCurve, target_fpr: float, alpha: float) -> FprOperatingPoint:
@@ -453,7 +445,7 @@ def thresholds_at_fprs(
 
 
 @dataclass(frozen=True)
-class ThresholdTransfer:
+class ThresholdTransfer(JsonResult):
     """A threshold chosen on one cohort and applied unchanged to another (seed 003's practice).
 
     Attributes
@@ -471,14 +463,12 @@ class ThresholdTransfer:
     derivation: OperatingPoint
     validation: OperatingPoint
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "rule": self.rule,
-            "threshold": _finite_or_none(self.threshold),
-            "derivation": self.derivation.to_dict(),
-            "validation": self.validation.to_dict(),
-        }
+    JSON = (
+        "rule",
+        "threshold",
+        "derivation",
+        "validation",
+    )
 
 
 def transfer_threshold(
@@ -512,7 +502,7 @@ def transfer_threshold(
 
 
 @dataclass(frozen=True)
-class McNemarResult:
+class McNemarResult(JsonResult):
     """McNemar's test for paired proportions (e.g. two readers' sensitivities on the same cases).
 
     McNemar Q. Note on the sampling error of the difference between correlated proportions or
@@ -552,23 +542,21 @@ class McNemarResult:
     p_value: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "n_pairs": self.n_pairs,
-            "both_correct": self.both_correct,
-            "only_a_correct": self.only_a_correct,
-            "only_b_correct": self.only_b_correct,
-            "both_wrong": self.both_wrong,
-            "proportion_a": self.proportion_a,
-            "proportion_b": self.proportion_b,
-            "difference": self.proportion_a - self.proportion_b,
-            "statistic_chi2_cc": self.statistic,
-            "p_value_chi2_cc": self.p_value_chi2,
-            "p_value_exact": self.p_value_exact,
-            "p_value": self.p_value,
-            "method": self.method,
-        }
+    JSON = (
+        "n_pairs",
+        "both_correct",
+        "only_a_correct",
+        "only_b_correct",
+        "both_wrong",
+        "proportion_a",
+        "proportion_b",
+        ("difference", lambda self: self.proportion_a - self.proportion_b),
+        ("statistic_chi2_cc", "statistic"),
+        ("p_value_chi2_cc", "p_value_chi2"),
+        "p_value_exact",
+        "p_value",
+        "method",
+    )
 
 
 def mcnemar_test(
@@ -653,7 +641,7 @@ def mcnemar_sensitivity_specificity(
 
 
 @dataclass(frozen=True)
-class ReaderThresholds:
+class ReaderThresholds(JsonResult):
     """Youden and fixed-FPR operating points of one reader (or model) in one modality."""
 
     reader: str
@@ -663,16 +651,14 @@ class ReaderThresholds:
     youden: YoudenPoint
     fpr_points: list[FprOperatingPoint]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (one entry of the ``thresholds`` command)."""
-        return {
-            "reader": self.reader,
-            "modality": self.modality,
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-            "youden": self.youden.to_dict(),
-            "fixed_fpr": [point.to_dict() for point in self.fpr_points],
-        }
+    JSON = (
+        "reader",
+        "modality",
+        "n_positive",
+        "n_negative",
+        "youden",
+        ("fixed_fpr", "fpr_points"),
+    )
 
 
 def threshold_analysis(

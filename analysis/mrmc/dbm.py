@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._jsonable import to_jsonable as _json
+from .._jsonable import JsonResult, constant
 from .._params import check_alpha
 from ._common import _check_analysis, _difference, _fmt, _t_test, _table_mean_squares
 from .covariance import leave_one_out_aucs
@@ -23,7 +23,7 @@ from .data import mrmc_data
 
 
 @dataclass
-class DBMResult:
+class DBMResult(JsonResult):
     """Result of :func:`dbm_analysis` (Dorfman-Berbaum-Metz pseudovalue ANOVA).
 
     Attributes
@@ -60,27 +60,23 @@ class DBMResult:
     variance_components: dict[str, float]
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON dict (NaN and infinity become null)."""
-        return _json(
-            {
-                "method": "DBM",
-                "covariance": "jackknife",
-                "analysis": self.analysis,
-                "alpha": self.alpha,
-                "modalities": self.modalities,
-                "reader_auc": self.reader_auc,
-                "f": self.f,
-                "df1": self.df1,
-                "df2": self.df2,
-                "p_value": self.p_value,
-                "differences": self.differences,
-                "variance_components": self.variance_components,
-                "modality_ci": self.modality_ci,
-                "anova": self.anova,
-                "warnings": self.warnings,
-            }
-        )
+    JSON = (
+        ("method", constant("DBM")),
+        ("covariance", constant("jackknife")),
+        "analysis",
+        "alpha",
+        "modalities",
+        "reader_auc",
+        "f",
+        "df1",
+        "df2",
+        "p_value",
+        "differences",
+        "variance_components",
+        "modality_ci",
+        "anova",
+        "warnings",
+    )
 
 
 def _three_way_anova(y: np.ndarray, theta: np.ndarray) -> dict[str, dict[str, float]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._jsonable import to_jsonable as _json
+from .._jsonable import JsonResult, constant
 from .._params import check_alpha
 from ._common import _fmt
 from .covariance import _unbiased_covariance, _ustat_parts, _UStatParts
@@ -64,7 +64,7 @@ _B_BDG2BCK = np.array(
 
 
 @dataclass
-class IMRMCResult:
+class IMRMCResult(JsonResult):
     """Result of :func:`imrmc_analysis` (iMRMC-style U-statistic MRMC variance).
 
     Attributes
@@ -95,21 +95,17 @@ class IMRMCResult:
     per_reader: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON dict (NaN and infinity become null)."""
-        return _json(
-            {
-                "method": "iMRMC",
-                "alpha": self.alpha,
-                "n_readers": self.n_readers,
-                "n_negative": self.n_negative,
-                "n_positive": self.n_positive,
-                "ustat": self.ustat,
-                "mle": self.mle,
-                "per_reader": self.per_reader,
-                "warnings": self.warnings,
-            }
-        )
+    JSON = (
+        ("method", constant("iMRMC")),
+        "alpha",
+        "n_readers",
+        "n_negative",
+        "n_positive",
+        "ustat",
+        "mle",
+        "per_reader",
+        "warnings",
+    )
 
 
 def _imrmc_moments(parts: _UStatParts, idx_a: np.ndarray, idx_b: np.ndarray) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._jsonable import to_jsonable as _json
+from .._jsonable import JsonResult, constant
 from .._params import check_alpha
 from ..errors import AnalysisInputError
 from ._common import (
@@ -34,7 +34,7 @@ from .data import mrmc_data
 
 
 @dataclass
-class ORResult:
+class ORResult(JsonResult):
     """Result of :func:`or_analysis` (Obuchowski-Rockette with Hillis' ddf).
 
     Attributes
@@ -97,28 +97,24 @@ class ORResult:
     n_positive: int = 0
     n_negative: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON dict (NaN and infinity become null); see ``docs/analysis-mrmc.md``."""
-        return _json(
-            {
-                "method": "OR",
-                "covariance": self.covariance,
-                "analysis": self.analysis,
-                "alpha": self.alpha,
-                "modalities": self.modalities,
-                "reader_auc": self.reader_auc,
-                "f": self.f,
-                "df1": self.df1,
-                "df2": self.df2,
-                "p_value": self.p_value,
-                "differences": self.differences,
-                "variance_components": self.variance_components,
-                "modality_ci": self.modality_ci,
-                "anova": self.anova,
-                "reader_tests": self.reader_tests,
-                "warnings": self.warnings,
-            }
-        )
+    JSON = (
+        ("method", constant("OR")),
+        "covariance",
+        "analysis",
+        "alpha",
+        "modalities",
+        "reader_auc",
+        "f",
+        "df1",
+        "df2",
+        "p_value",
+        "differences",
+        "variance_components",
+        "modality_ci",
+        "anova",
+        "reader_tests",
+        "warnings",
+    )
 
 
 def _or_components(theta: np.ndarray, cov: np.ndarray) -> dict[str, Any]:

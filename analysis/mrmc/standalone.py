@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._jsonable import to_jsonable as _json
+from .._jsonable import JsonResult, constant
 from .._params import check_alpha
 from ..data import validate_ratings
 from ..errors import AnalysisInputError
@@ -32,7 +32,7 @@ from .data import mrmc_data
 
 
 @dataclass
-class StandaloneResult:
+class StandaloneResult(JsonResult):
     """Result of :func:`standalone_vs_readers`.
 
     Attributes
@@ -89,33 +89,29 @@ class StandaloneResult:
     variance_components: dict[str, float]
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON dict (NaN and infinity become null)."""
-        return _json(
-            {
-                "method": "OR-1T" if self.analysis == "RRRC" else "t-test",
-                "model": self.model,
-                "modality": self.modality,
-                "covariance": self.covariance,
-                "analysis": self.analysis,
-                "alpha": self.alpha,
-                "model_auc": self.model_auc,
-                "model_ci95": self.model_ci95,
-                "reader_mean_auc": self.reader_mean_auc,
-                "reader_mean_ci95": self.reader_mean_ci95,
-                "difference": self.difference,
-                "se": self.se,
-                "df": self.df,
-                "t": self.t,
-                "f": self.f,
-                "df1": 1,
-                "p_value": self.p_value,
-                "ci95": self.ci95,
-                "readers": self.readers,
-                "variance_components": self.variance_components,
-                "warnings": self.warnings,
-            }
-        )
+    JSON = (
+        ("method", lambda self: "OR-1T" if self.analysis == "RRRC" else "t-test"),
+        "model",
+        "modality",
+        "covariance",
+        "analysis",
+        "alpha",
+        "model_auc",
+        "model_ci95",
+        "reader_mean_auc",
+        "reader_mean_ci95",
+        "difference",
+        "se",
+        "df",
+        "t",
+        "f",
+        ("df1", constant(1)),
+        "p_value",
+        "ci95",
+        "readers",
+        "variance_components",
+        "warnings",
+    )
 
 
 def _select_standalone(
