@@ -356,7 +356,20 @@ def ratings_matrix(
         If the modality or a reader is unknown, or some reader did not rate every case (the message
         names the readers and up to five missing cases each).
     """
-    frame = validate_ratings(df)
+    return matrix_of_valid_ratings(validate_ratings(df), modality=modality, readers=readers)
+
+
+def matrix_of_valid_ratings(
+    frame: pd.DataFrame,
+    *,
+    modality: str | None = None,
+    readers: Sequence[str] | None = None,
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """:func:`ratings_matrix` of a table :func:`validate_ratings` has already returned.
+
+    For callers that validated the whole table once and take several matrices from it (one per
+    modality); it does not validate again.
+    """
     if "modality" in frame.columns:
         modalities = list(pd.unique(frame["modality"]))
         if modality is None:

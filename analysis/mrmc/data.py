@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data import ratings_matrix, validate_ratings
+from ..data import matrix_of_valid_ratings, validate_ratings
 from ..errors import AnalysisInputError
 
 # --------------------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def mrmc_data(
     cases: list[str] | None = None
     truth: np.ndarray | None = None
     for modality in modalities:
-        _, mod_cases, scores, mod_truth = ratings_matrix(
+        _, mod_cases, scores, mod_truth = matrix_of_valid_ratings(
             frame, modality=modality if has_modality else None, readers=readers
         )
         if cases is None:
