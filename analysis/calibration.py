@@ -37,7 +37,7 @@ from analysis._jsonable import to_jsonable as _json
 
 from ._jsonable import JsonResult
 from ._params import check_alpha
-from .data import validate_ratings
+from .data import describe_row, validate_ratings
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -675,9 +675,9 @@ def _reader_rows(ratings: pd.DataFrame, reader: str, modality: str | None) -> pd
         )
     bad = (rows["score"] < 0) | (rows["score"] > 1)
     if bad.any():
-        first = rows[bad].iloc[0]
+        index = bad[bad].index[0]
         raise AnalysisInputError(
-            f"reader {reader!r}: score {first['score']!r} of case {first['case']!r} is not a "
+            f"column 'score': {float(rows.at[index, 'score'])!r} at {describe_row(rows, index)} is not a "
             f"probability in [0, 1] ({int(bad.sum())} such rows); calibration needs probabilities"
         )
     return rows

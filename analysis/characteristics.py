@@ -54,8 +54,8 @@ __all__ = [
 def _row_label(frame: pd.DataFrame, index: Any) -> str:
     """Data row number (1-based, header excluded) for a default index, else the index label."""
     if isinstance(frame.index, pd.RangeIndex):
-        return f"row {frame.index.get_loc(index) + 1}"
-    return f"row {_show(index)}"
+        return f"data row {frame.index.get_loc(index) + 1}"  # as analysis.data names rows
+    return f"row with index {_show(index)}"
 
 
 # --------------------------------------------------------------------------------------------
