@@ -30,6 +30,7 @@ from scipy.stats import t as student_t
 
 from ._jsonable import JsonResult, confidence_level, constant
 from ._params import check_alpha
+from ._types import LabelsLike, TableLike
 from .data import CALL_CODES, describe_row, load_ratings, row_label
 from .errors import AnalysisInputError
 
@@ -333,7 +334,7 @@ def _check_counts(counts: Any) -> np.ndarray:
 
 
 def fleiss_kappa(
-    counts: Any,
+    counts: TableLike,
     *,
     categories: Sequence[Any] | None = None,
     alpha: float = 0.05,
@@ -612,8 +613,8 @@ def _cohen_from_table(
 
 
 def cohen_kappa(
-    calls_a: Sequence[Any],
-    calls_b: Sequence[Any],
+    calls_a: LabelsLike,
+    calls_b: LabelsLike,
     *,
     weights: str | None = None,
     categories: Sequence[Any] | None = None,
@@ -774,8 +775,8 @@ class ConfusionMatrix(JsonResult):
 
 
 def confusion_matrix(
-    calls: Sequence[Any],
-    reference: Sequence[Any],
+    calls: LabelsLike,
+    reference: LabelsLike,
     *,
     labels: Sequence[Any] = THREE_WAY_LABELS,
     reader: str = "",

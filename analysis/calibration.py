@@ -37,6 +37,7 @@ from analysis._jsonable import to_jsonable as _json
 
 from ._jsonable import JsonResult
 from ._params import check_alpha
+from ._types import ArrayLike
 from .data import describe_row, validate_ratings
 from .errors import AnalysisInputError
 
@@ -579,7 +580,7 @@ def decision_curve(
     truth: Sequence[float] | np.ndarray,
     predictions: Mapping[str, Sequence[float] | np.ndarray] | Sequence[float] | np.ndarray,
     *,
-    thresholds: Sequence[float] | np.ndarray | None = None,
+    thresholds: ArrayLike | None = None,
 ) -> DecisionCurve:
     """Decision curve analysis: net benefit of models, treat-all and treat-none.
 
@@ -729,7 +730,7 @@ def decision_curve_analysis(
     *,
     readers: Sequence[str],
     modality: str | None = None,
-    thresholds: Sequence[float] | np.ndarray | None = None,
+    thresholds: ArrayLike | None = None,
 ) -> DecisionCurve:
     """:func:`decision_curve` of the probabilities of one or more readers (models).
 

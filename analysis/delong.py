@@ -28,7 +28,7 @@ from scipy.stats import t as student_t
 from ._core import binary_truth, fast_delong
 from ._jsonable import JsonResult, confidence_level, constant
 from ._params import check_alpha
-from ._types import ArrayLike
+from ._types import ArrayLike, LabelsLike
 from .data import validate_ratings
 from .errors import AnalysisInputError
 
@@ -345,7 +345,7 @@ class PairedAucTest(JsonResult):
 def paired_auc_test(
     scores_a: ArrayLike,
     scores_b: ArrayLike,
-    truth: Any,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
     clusters: Any | None = None,
@@ -460,9 +460,9 @@ class UnpairedAucTest(JsonResult):
 
 def unpaired_auc_test(
     scores_a: ArrayLike,
-    truth_a: Any,
+    truth_a: ArrayLike,
     scores_b: ArrayLike,
-    truth_b: Any,
+    truth_b: ArrayLike,
     *,
     alpha: float = 0.05,
     names: tuple[str, str] = ("a", "b"),
@@ -632,7 +632,7 @@ class ContrastTest(JsonResult):
 
 def auc_contrast(
     scores: np.ndarray,
-    truth: Any,
+    truth: ArrayLike,
     weights: ArrayLike,
     *,
     names: Sequence[str] | None = None,
@@ -724,7 +724,7 @@ class MeanAuc(JsonResult):
 
 def reader_mean_auc(
     scores: np.ndarray,
-    truth: Any,
+    truth: ArrayLike,
     *,
     names: Sequence[str] | None = None,
     alpha: float = 0.05,
@@ -752,7 +752,7 @@ def reader_mean_auc(
 def model_vs_reader_mean(
     model_scores: ArrayLike,
     reader_scores: np.ndarray,
-    truth: Any,
+    truth: ArrayLike,
     *,
     model_name: str = "model",
     reader_names: Sequence[str] | None = None,
@@ -852,7 +852,7 @@ def _weighted_aucs(row: np.ndarray, truth_int: np.ndarray, weights: np.ndarray) 
 def _bootstrap_statistics(
     matrix: np.ndarray,
     truth_int: np.ndarray,
-    clusters: Any,
+    clusters: LabelsLike,
     *,
     n_boot: int,
     seed: int,
@@ -894,8 +894,8 @@ def _percentile_interval(
 
 def cluster_bootstrap_auc(
     scores: ArrayLike,
-    truth: Any,
-    clusters: Any,
+    truth: ArrayLike,
+    clusters: LabelsLike,
     *,
     n_boot: int = 2000,
     seed: int = 0,
@@ -931,8 +931,8 @@ def cluster_bootstrap_auc(
 def cluster_bootstrap_difference(
     scores_a: ArrayLike,
     scores_b: ArrayLike,
-    truth: Any,
-    clusters: Any,
+    truth: ArrayLike,
+    clusters: LabelsLike,
     *,
     n_boot: int = 2000,
     seed: int = 0,
