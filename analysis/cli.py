@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from . import calibration, characteristics, mrmc
 from ._params import check_alpha
 from .agreement import THREE_WAY_LABELS, fleiss_kappa_from_ratings, pairwise_cohen_kappa
 from .data import (
@@ -398,10 +399,6 @@ def _run_kappa(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str,
 
 
 def _run_mrmc(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, Any], list[dict]]:
-    try:
-        from . import mrmc
-    except ImportError:
-        raise AnalysisInputError("MRMC analysis (analysis.mrmc) is not installed") from None
     table, task = _binary_table(frame, args)
     if args.model:
         result = mrmc.standalone_vs_readers(
@@ -507,10 +504,6 @@ def report_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
 def _run_calibration(
     frame: pd.DataFrame, args: argparse.Namespace
 ) -> tuple[dict[str, Any], list[dict]]:
-    try:
-        from . import calibration
-    except ImportError:
-        raise AnalysisInputError("calibration (analysis.calibration) is not installed") from None
     table, task = _binary_table(frame, args)
     result = calibration.calibration_analysis(
         table,
@@ -537,12 +530,6 @@ def _run_calibration(
 def _run_characteristics(
     frame: pd.DataFrame, args: argparse.Namespace
 ) -> tuple[dict[str, Any], list[dict]]:
-    try:
-        from . import characteristics
-    except ImportError:
-        raise AnalysisInputError(
-            "characteristics (analysis.characteristics) is not installed"
-        ) from None
     # Characteristics need numbers as numbers: re-read with type inference.
     try:
         table = pd.read_csv(args.input)

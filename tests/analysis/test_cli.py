@@ -389,3 +389,20 @@ def test_compare_on_single_class_truth_names_both_readers(capsys, tmp_path):
     code, _, err = run(capsys, "compare", "--input", path, "--a", "A", "--b", "B")
     assert code == 2
     assert "readers 'A' and 'B': no positive (truth == 1) cases" in err
+
+
+def test_mrmc_command_is_not_turned_into_bad_input_by_an_import_lookup(
+    capsys, tmp_path, monkeypatch, reference_frame
+):
+    # The command used to import analysis.mrmc at run time and report any ImportError as bad
+    # input ("not installed", exit 2). It is an ordinary import now.
+    import sys
+
+    path = tmp_path / "vandyke.csv"
+    reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"}).to_csv(
+        path, index=False
+    )
+    monkeypatch.setitem(sys.modules, "analysis.mrmc", None)
+    code, out, err = run(capsys, "mrmc", "--input", path)
+    assert code == 0, err
+    assert json.loads(out)["method"] == "OR"
