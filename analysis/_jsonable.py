@@ -12,14 +12,6 @@ import numpy as np
 import pandas as pd
 
 
-def finite_or_none(value: Any) -> float | None:
-    """``float(value)``, or None for None, NaN and +-inf."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def to_jsonable(value: Any) -> Any:
     """Convert results to strict-JSON types, recursing into dicts, sequences and ``to_dict()``."""
     if (

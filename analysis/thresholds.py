@@ -60,10 +60,6 @@ __all__ = [
 DEFAULT_TARGET_FPRS: tuple[float, ...] = (0.05, 0.10, 0.15, 0.20, 0.30)
 
 
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
-
-
 def wilson_interval(successes: int, total: int, *, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion.
 
