@@ -4,18 +4,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
-
-
-def finite_or_none(value: Any) -> float | None:
-    """``float(value)``, or None for None, NaN and +-inf."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def to_jsonable(value: Any) -> Any:
@@ -44,3 +38,53 @@ def show_value(value: Any) -> str:
     if isinstance(value, np.generic):
         value = value.item()
     return repr(value)
+
+
+@dataclass(frozen=True)
+class Merge:
+    """A :class:`JsonResult` entry: merge this attribute's own dict into the parent's, in place."""
+
+    attribute: str
+
+
+JsonEntry = str | tuple[str, str | Callable[[Any], Any]] | Merge
+
+
+def constant(value: Any) -> Callable[[Any], Any]:
+    """A :class:`JsonResult` source that is always ``value`` (a method name, a rule...)."""
+    return lambda _result: value
+
+
+def confidence_level(result: Any) -> float:
+    """A :class:`JsonResult` source: ``1 - result.alpha``."""
+    return 1.0 - float(result.alpha)
+
+
+class JsonResult:
+    """Mixin for result dataclasses: ``to_dict()`` built from a declaration, strict-JSON ready.
+
+    ``JSON`` lists the output keys in order. An entry is an attribute name (the key is the
+    name), a pair ``(key, source)`` where ``source`` is an attribute name or a function of the
+    result (derived values, constants), or :class:`Merge` (a nested result's keys inlined).
+    Without ``JSON`` every dataclass field is written under its own name. Every value goes
+    through :func:`to_jsonable`: NaN and infinities become None, numpy scalars and arrays Python
+    numbers and lists, tuples lists, nested results their ``to_dict()``.
+    """
+
+    JSON: ClassVar[tuple[JsonEntry, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON-ready dict of this result (see the class's ``JSON``)."""
+        entries: Sequence[JsonEntry] = self.JSON or [
+            item.name
+            for item in fields(cast(Any, self))  # subclasses are dataclasses
+        ]
+        out: dict[str, Any] = {}
+        for entry in entries:
+            if isinstance(entry, Merge):
+                out.update(to_jsonable(getattr(self, entry.attribute)))
+                continue
+            key, source = (entry, entry) if isinstance(entry, str) else entry
+            value = source(self) if callable(source) else getattr(self, source)
+            out[key] = to_jsonable(value)
+        return out

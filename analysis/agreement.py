@@ -28,7 +28,10 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from .data import CALL_CODES, load_ratings
+from ._jsonable import JsonResult, confidence_level, constant
+from ._params import check_alpha
+from ._types import LabelsLike, TableLike
+from .data import CALL_CODES, describe_row, load_ratings, row_label
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -49,11 +52,6 @@ __all__ = [
 
 THREE_WAY_LABELS: tuple[str, str, str] = ("benign", "metastasis", "ene")
 _WHOLE_NUMBER_WITH_DECIMALS = re.compile(r"^-?\d+\.0+$")
-
-
-def _check_alpha(alpha: float) -> None:
-    if not (0.0 < alpha < 1.0):
-        raise AnalysisInputError(f"alpha must be between 0 and 1, got {alpha!r}")
 
 
 def _label(value: Any) -> str:
@@ -130,7 +128,8 @@ def rating_table(
         index = missing[missing].index[0]
         column = next(c for c in ("case", "reader", call_column) if pd.isna(frame.at[index, c]))
         raise AnalysisInputError(
-            f"column {column!r}: missing value at row {int(index) + 1} ({int(missing.sum())} such rows)"
+            f"column {column!r}: missing value at {describe_row(frame, index)} "
+            f"({int(missing.sum())} such rows)"
         )
     for column in ("case", "reader"):
         frame[column] = frame[column].map(_label)
@@ -145,7 +144,7 @@ def rating_table(
     if duplicated.any():
         index = duplicated[duplicated].index[0]
         raise AnalysisInputError(
-            f"duplicate call at row {int(index) + 1}: case {frame.at[index, 'case']!r}, "
+            f"duplicate call at {row_label(frame, index)}: case {frame.at[index, 'case']!r}, "
             f"reader {frame.at[index, 'reader']!r} appears more than once"
         )
     lowered = frame["label"].str.lower()
@@ -166,8 +165,8 @@ def rating_table(
     if unknown_rows.any():
         index = unknown_rows[unknown_rows].index[0]
         raise AnalysisInputError(
-            f"column {call_column!r}: {frame.at[index, 'label']!r} at row {int(index) + 1} is not "
-            f"one of the categories {category_list}"
+            f"column {call_column!r}: {frame.at[index, 'label']!r} at {describe_row(frame, index)} "
+            f"is not one of the categories {category_list}"
         )
     wide = frame.pivot(index="case", columns="reader", values="label")
     case_order = list(pd.unique(frame["case"]))
@@ -205,7 +204,7 @@ def category_counts(
 
 
 @dataclass(frozen=True)
-class CategoryKappa:
+class CategoryKappa(JsonResult):
     """Fleiss' kappa for one category against all others (``irr`` ``detail = TRUE``).
 
     ``se0`` is irr's standard error under H0 (kappa = 0); ``z = kappa / se0``.
@@ -217,19 +216,17 @@ class CategoryKappa:
     z: float
     p_value: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "category": self.category,
-            "kappa": self.kappa,
-            "se0": self.se0,
-            "z": self.z,
-            "p_value": self.p_value,
-        }
+    JSON = (
+        "category",
+        "kappa",
+        "se0",
+        "z",
+        "p_value",
+    )
 
 
 @dataclass(frozen=True)
-class FleissKappa:
+class FleissKappa(JsonResult):
     """Fleiss' kappa with its null test and a confidence interval.
 
     Attributes
@@ -277,27 +274,28 @@ class FleissKappa:
     kappa_conger: float | None
     kappa_randolph: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``kappa`` command's JSON object."""
-        return {
-            "fleiss_kappa": self.kappa,
-            "se": self.se,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "ci_method": self.ci_method,
-            "se0": self.se0,
-            "z": self.z,
-            "p_value": self.p_value,
-            "test": "z = kappa / se0, se0 under H0 kappa = 0 (Fleiss, Nee & Landis 1979; irr)",
-            "observed_agreement": self.observed_agreement,
-            "chance_agreement": self.chance_agreement,
-            "n_cases": self.n_cases,
-            "n_readers": self.n_raters,
-            "categories": self.categories,
-            "category_kappas": [item.to_dict() for item in self.category_kappas],
-            "kappa_conger": self.kappa_conger,
-            "kappa_randolph": self.kappa_randolph,
-        }
+    JSON = (
+        ("fleiss_kappa", "kappa"),
+        "se",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "ci_method",
+        "se0",
+        "z",
+        "p_value",
+        (
+            "test",
+            constant("z = kappa / se0, se0 under H0 kappa = 0 (Fleiss, Nee & Landis 1979; irr)"),
+        ),
+        "observed_agreement",
+        "chance_agreement",
+        "n_cases",
+        ("n_readers", "n_raters"),
+        "categories",
+        "category_kappas",
+        "kappa_conger",
+        "kappa_randolph",
+    )
 
 
 def _fleiss_point(counts: np.ndarray) -> tuple[float, float, float]:
@@ -336,7 +334,7 @@ def _check_counts(counts: Any) -> np.ndarray:
 
 
 def fleiss_kappa(
-    counts: Any,
+    counts: TableLike,
     *,
     categories: Sequence[Any] | None = None,
     alpha: float = 0.05,
@@ -376,7 +374,7 @@ def fleiss_kappa(
 
     Kappa is NaN when all ratings fall in one category (P_e = 1; statsmodels issue #4387).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if ci_method not in ("gwet", "bootstrap"):
         raise AnalysisInputError(f"ci_method must be 'gwet' or 'bootstrap', got {ci_method!r}")
     table = _check_counts(counts)
@@ -518,7 +516,7 @@ def fleiss_kappa_from_ratings(
 
 
 @dataclass(frozen=True)
-class CohenKappa:
+class CohenKappa(JsonResult):
     """Cohen's kappa (unweighted, linear or quadratic weights) between two readers.
 
     Attributes
@@ -552,22 +550,20 @@ class CohenKappa:
     n_cases: int
     categories: list[str]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "a": self.a,
-            "b": self.b,
-            "kappa": self.kappa,
-            "weights": self.weights,
-            "se": self.se,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "se0": self.se0,
-            "z": self.z,
-            "p_value": self.p_value,
-            "n_cases": self.n_cases,
-            "categories": self.categories,
-        }
+    JSON = (
+        "a",
+        "b",
+        "kappa",
+        "weights",
+        "se",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "se0",
+        "z",
+        "p_value",
+        "n_cases",
+        "categories",
+    )
 
 
 def _agreement_weights(n_categories: int, weights: str | None) -> np.ndarray:
@@ -617,8 +613,8 @@ def _cohen_from_table(
 
 
 def cohen_kappa(
-    calls_a: Sequence[Any],
-    calls_b: Sequence[Any],
+    calls_a: LabelsLike,
+    calls_b: LabelsLike,
     *,
     weights: str | None = None,
     categories: Sequence[Any] | None = None,
@@ -628,10 +624,15 @@ def cohen_kappa(
     """Cohen's kappa of two readers' calls on the same cases, optionally weighted.
 
     Categories are ordered as given, else 3-way calls by severity, numbers numerically, text
-    alphabetically; weights use that order. Equals ``sklearn.metrics.cohen_kappa_score`` and
-    ``statsmodels.stats.inter_rater.cohens_kappa`` (kappa, SE and null SE).
+    alphabetically; weights use that order. Without ``categories`` the scale is the categories
+    these two call lists use, as ``sklearn.metrics.cohen_kappa_score(a, b, weights=...)`` without
+    ``labels`` and R irr's ``kappa2``; with ``categories`` it equals ``cohen_kappa_score(a, b,
+    labels=categories, weights=...)``. Kappa, SE and null SE equal
+    ``statsmodels.stats.inter_rater.cohens_kappa`` on the same table (Cohen 1960; weighted:
+    Cohen 1968; SEs: Fleiss, Cohen & Everitt 1969). Unweighted kappa does not depend on unused
+    categories; weighted kappa does (the weight of a disagreement is its distance on the scale).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     first = [_label(value) for value in calls_a]
     second = [_label(value) for value in calls_b]
     if len(first) != len(second):
@@ -680,17 +681,59 @@ def pairwise_cohen_kappa(
     categories: Sequence[Any] | None = None,
     readers: Sequence[str] | None = None,
     alpha: float = 0.05,
+    category_scale: str = "table",
 ) -> list[CohenKappa]:
-    """Cohen's kappa for every pair of readers (on the cases all readers rated)."""
+    """Cohen's kappa for every pair of readers (on the cases all readers rated).
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        Long table with ``case``, ``reader`` and ``call_column``.
+    call_column : str
+        Column of the calls.
+    weights : {None, "linear", "quadratic"}
+        Disagreement weights (Cohen 1968) on the ordered category scale.
+    categories : sequence, optional
+        The category scale, in order (default: every category any reader used; 3-way calls are
+        always benign / metastasis / ene).
+    readers : sequence of str, optional
+        Readers to include (default: all).
+    alpha : float
+        1 - confidence level of the intervals.
+    category_scale : {"table", "pair"}
+        Which categories a pair's weighted kappa is computed on. ``"table"`` (default): the whole
+        table's scale (``categories``), the same for every pair, so that a benign-vs-ENE
+        disagreement weighs the same in every pair and pairwise kappas are comparable; this equals
+        ``sklearn.metrics.cohen_kappa_score(a, b, labels=categories, weights=...)``. ``"pair"``:
+        the categories the two readers used, as irr's ``kappa2`` and ``cohen_kappa_score``
+        without ``labels``; a pair that never used the middle category then gets different
+        weights. Unweighted kappa is the same either way.
+
+    Returns
+    -------
+    list of CohenKappa
+        One per pair, in reader order: kappa, SE, null SE, z, p, CI (see :func:`cohen_kappa`).
+    """
+    if category_scale not in ("table", "pair"):
+        raise AnalysisInputError(
+            f"category_scale must be 'table' or 'pair', not {category_scale!r}"
+        )
     table = rating_table(ratings, call_column=call_column, categories=categories, readers=readers)
     results = []
     for first, second in combinations(range(len(table.readers)), 2):
+        calls_first = [table.categories[c] for c in table.codes[:, first]]
+        calls_second = [table.categories[c] for c in table.codes[:, second]]
+        if category_scale == "table":
+            scale: list[str] | None = table.categories
+        else:
+            used = set(calls_first) | set(calls_second)
+            scale = [category for category in table.categories if category in used]
         results.append(
             cohen_kappa(
-                [table.categories[c] for c in table.codes[:, first]],
-                [table.categories[c] for c in table.codes[:, second]],
+                calls_first,
+                calls_second,
                 weights=weights,
-                categories=table.categories,
+                categories=scale,
                 alpha=alpha,
                 names=(table.readers[first], table.readers[second]),
             )
@@ -699,7 +742,7 @@ def pairwise_cohen_kappa(
 
 
 @dataclass(frozen=True)
-class ConfusionMatrix:
+class ConfusionMatrix(JsonResult):
     """Reference (rows) x call (columns) counts for one reader or model.
 
     Attributes
@@ -721,21 +764,19 @@ class ConfusionMatrix:
         total = self.matrix.sum()
         return float(np.trace(self.matrix) / total) if total else float("nan")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: rows are the reference, columns the call."""
-        return {
-            "reader": self.reader,
-            "labels": self.labels,
-            "rows": "reference",
-            "columns": "call",
-            "matrix": self.matrix.astype(int).tolist(),
-            "accuracy": self.accuracy,
-        }
+    JSON = (
+        "reader",
+        "labels",
+        ("rows", constant("reference")),
+        ("columns", constant("call")),
+        ("matrix", lambda self: self.matrix.astype(int).tolist()),
+        "accuracy",
+    )
 
 
 def confusion_matrix(
-    calls: Sequence[Any],
-    reference: Sequence[Any],
+    calls: LabelsLike,
+    reference: LabelsLike,
     *,
     labels: Sequence[Any] = THREE_WAY_LABELS,
     reader: str = "",

@@ -35,7 +35,10 @@ from scipy.special import expit, logit
 from analysis._jsonable import show_value as _show
 from analysis._jsonable import to_jsonable as _json
 
-from .data import validate_ratings
+from ._jsonable import JsonResult
+from ._params import check_alpha
+from ._types import ArrayLike
+from .data import describe_row, validate_ratings
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -55,16 +58,6 @@ __all__ = [
 
 #: Probabilities are clipped to [CLIP, 1 - CLIP] before taking logits.
 CLIP = 1e-8
-
-
-def _check_alpha(alpha: float) -> float:
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise AnalysisInputError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < value < 1.0:
-        raise AnalysisInputError(f"alpha must be in (0, 1), got {alpha!r}")
-    return value
 
 
 def _check_inputs(
@@ -125,7 +118,7 @@ def _wilson(successes: int, total: int, alpha: float) -> list[float | None]:
 
 
 @dataclass
-class ReliabilityCurve:
+class ReliabilityCurve(JsonResult):
     """Binned calibration (reliability) curve.
 
     Attributes
@@ -145,8 +138,11 @@ class ReliabilityCurve:
     edges: list[float]
     bins: list[dict[str, Any]]
 
-    def to_dict(self) -> dict[str, Any]:
-        return _json({"strategy": self.strategy, "edges": self.edges, "bins": self.bins})
+    JSON = (
+        "strategy",
+        "edges",
+        "bins",
+    )
 
 
 def reliability_curve(
@@ -178,7 +174,7 @@ def reliability_curve(
     ReliabilityCurve
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise AnalysisInputError(f"n_bins must be a positive integer, got {n_bins!r}")
     if strategy == "quantile":
@@ -238,7 +234,7 @@ def brier_score(
 
 
 @dataclass
-class LogisticCalibration:
+class LogisticCalibration(JsonResult):
     """Logistic recalibration: logit P(y = 1) = a + b logit(p).
 
     Attributes
@@ -265,20 +261,17 @@ class LogisticCalibration:
     n_clipped: int
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _json(
-            {
-                "slope": self.slope,
-                "slope_se": self.slope_se,
-                "slope_ci95": self.slope_ci95,
-                "slope_model_intercept": self.slope_model_intercept,
-                "intercept": self.intercept,
-                "intercept_se": self.intercept_se,
-                "intercept_ci95": self.intercept_ci95,
-                "n_clipped": self.n_clipped,
-                "warnings": self.warnings,
-            }
-        )
+    JSON = (
+        "slope",
+        "slope_se",
+        "slope_ci95",
+        "slope_model_intercept",
+        "intercept",
+        "intercept_se",
+        "intercept_ci95",
+        "n_clipped",
+        "warnings",
+    )
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: float = 1e-12):
@@ -341,7 +334,7 @@ def logistic_calibration(
     LogisticCalibration
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     notes: list[str] = []
     clipped = np.clip(p, CLIP, 1 - CLIP)
     n_clipped = int(np.sum(clipped != p))
@@ -422,7 +415,7 @@ def expected_observed_ratio(
         ``expected``, ``observed``, ``n``, ``ratio`` (E/O), ``ci95``.
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     expected = float(p.sum())
     observed = int(y.sum())
     n = len(y)
@@ -513,7 +506,7 @@ def calibration_summary(
         ``warnings``.
     """
     y, p = _check_inputs(truth, predicted)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     brier = brier_score(y, p)
     prevalence = float(y.mean())
     reference = prevalence * (1 - prevalence)
@@ -537,7 +530,7 @@ def calibration_summary(
 
 
 @dataclass
-class DecisionCurve:
+class DecisionCurve(JsonResult):
     """Net benefit over threshold probabilities (Vickers & Elkin 2006).
 
     Attributes
@@ -560,17 +553,14 @@ class DecisionCurve:
     treat_none: np.ndarray
     models: dict[str, np.ndarray]
 
-    def to_dict(self) -> dict[str, Any]:
-        return _json(
-            {
-                "thresholds": self.thresholds,
-                "n": self.n,
-                "prevalence": self.prevalence,
-                "treat_all": self.treat_all,
-                "treat_none": self.treat_none,
-                "models": self.models,
-            }
-        )
+    JSON = (
+        "thresholds",
+        "n",
+        "prevalence",
+        "treat_all",
+        "treat_none",
+        "models",
+    )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per threshold: ``threshold``, ``treat_all``, ``treat_none``, one column per model."""
@@ -590,7 +580,7 @@ def decision_curve(
     truth: Sequence[float] | np.ndarray,
     predictions: Mapping[str, Sequence[float] | np.ndarray] | Sequence[float] | np.ndarray,
     *,
-    thresholds: Sequence[float] | np.ndarray | None = None,
+    thresholds: ArrayLike | None = None,
 ) -> DecisionCurve:
     """Decision curve analysis: net benefit of models, treat-all and treat-none.
 
@@ -686,9 +676,9 @@ def _reader_rows(ratings: pd.DataFrame, reader: str, modality: str | None) -> pd
         )
     bad = (rows["score"] < 0) | (rows["score"] > 1)
     if bad.any():
-        first = rows[bad].iloc[0]
+        index = bad[bad].index[0]
         raise AnalysisInputError(
-            f"reader {reader!r}: score {first['score']!r} of case {first['case']!r} is not a "
+            f"column 'score': {float(rows.at[index, 'score'])!r} at {describe_row(rows, index)} is not a "
             f"probability in [0, 1] ({int(bad.sum())} such rows); calibration needs probabilities"
         )
     return rows
@@ -740,7 +730,7 @@ def decision_curve_analysis(
     *,
     readers: Sequence[str],
     modality: str | None = None,
-    thresholds: Sequence[float] | np.ndarray | None = None,
+    thresholds: ArrayLike | None = None,
 ) -> DecisionCurve:
     """:func:`decision_curve` of the probabilities of one or more readers (models).
 

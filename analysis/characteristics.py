@@ -39,8 +39,9 @@ from scipy import stats
 from scipy.special import gammaln
 
 from analysis._jsonable import show_value as _show
-from analysis._jsonable import to_jsonable as _json
 
+from ._jsonable import JsonResult
+from ._types import TableLike
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -53,8 +54,8 @@ __all__ = [
 def _row_label(frame: pd.DataFrame, index: Any) -> str:
     """Data row number (1-based, header excluded) for a default index, else the index label."""
     if isinstance(frame.index, pd.RangeIndex):
-        return f"row {frame.index.get_loc(index) + 1}"
-    return f"row {_show(index)}"
+        return f"data row {frame.index.get_loc(index) + 1}"  # as analysis.data names rows
+    return f"row with index {_show(index)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,8 +85,46 @@ def _compositions(total: int, caps: np.ndarray) -> np.ndarray:
     return parts
 
 
+def _last_two_columns_log_factorials(
+    total: int, remaining: np.ndarray, acc: np.ndarray, log_fact: np.ndarray
+) -> np.ndarray:
+    """Sum of log cell factorials of every completion of B partial tables, vectorised.
+
+    The tables' last two columns are open: ``remaining`` (B, r) holds each table's row totals
+    left for them, ``total`` the last-but-one column's total, ``acc`` (B,) the log-factorial sum
+    of the cells filled so far. Each completion is a composition v of ``total`` with
+    0 <= v <= remaining (the last column is then remaining - v); the result holds, per
+    completion, acc + sum(log v_i!) + sum(log (remaining_i - v_i)!). The compositions are never
+    stored, only these running sums: the enumeration can run to tens of millions of tables.
+    """
+    n_rows = remaining.shape[1]
+    rest_after = remaining[:, ::-1].cumsum(axis=1)[:, ::-1]  # rest_after[:, i] = sum from i on
+    owner = np.arange(remaining.shape[0])
+    sums = np.zeros(remaining.shape[0], dtype=int)
+    logacc = np.asarray(acc, dtype=float)
+    for i in range(n_rows - 1):
+        rest = rest_after[owner, i + 1]
+        cap = remaining[owner, i]
+        lo = np.maximum(0, total - sums - rest)
+        hi = np.minimum(cap, total - sums)
+        counts = np.maximum(hi - lo + 1, 0)
+        idx = np.repeat(np.arange(len(owner)), counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        values = lo[idx] + offsets
+        owner = owner[idx]
+        sums = sums[idx] + values
+        logacc = logacc[idx] + log_fact[values] + log_fact[cap[idx] - values]
+    # The last row's cell is what is left of the column total: keep it where it fits.
+    cap = remaining[owner, n_rows - 1]
+    values = total - sums
+    fits = (values >= 0) & (values <= cap)
+    return (
+        logacc + log_fact[np.where(fits, values, 0)] + log_fact[np.where(fits, cap - values, 0)]
+    )[fits]
+
+
 def fisher_exact_rxc(
-    table: np.ndarray | Sequence[Sequence[int]],
+    table: TableLike,
     *,
     max_tables: int = 20_000_000,
     mc_samples: int = 100_000,
@@ -132,22 +171,32 @@ def fisher_exact_rxc(
     count = 0
     p_sum = 0.0
 
-    def recurse(j: int, remaining: np.ndarray, acc: float) -> None:
+    def add_last_columns(remaining: np.ndarray, acc: np.ndarray) -> None:
+        """Add P(T) <= P(observed) of every completion of B partial tables (two columns open)."""
         nonlocal count, p_sum
+        logacc = _last_two_columns_log_factorials(int(cols[-2]), remaining, acc, log_fact)
+        count += len(logacc)
+        if count > max_tables:
+            raise _TooManyTables
+        logp = const - logacc
+        p_sum += float(np.exp(logp[logp <= limit]).sum())
+
+    def recurse(j: int, remaining: np.ndarray, acc: float) -> None:
         options = _compositions(int(cols[j]), remaining)
-        if j == len(cols) - 2:
-            count += len(options)
-            if count > max_tables:
-                raise _TooManyTables
-            last = remaining[None, :] - options
-            logp = const - acc - log_fact[options].sum(axis=1) - log_fact[last].sum(axis=1)
-            p_sum += float(np.exp(logp[logp <= limit]).sum())
+        if j == len(cols) - 3:
+            # The last three columns at once: this column's options in chunks (bounded memory).
+            for start in range(0, len(options), 256):
+                chunk = options[start : start + 256]
+                add_last_columns(remaining[None, :] - chunk, acc + log_fact[chunk].sum(axis=1))
             return
         for vec in options:
             recurse(j + 1, remaining - vec, acc + log_fact[vec].sum())
 
     try:
-        recurse(0, rows.copy(), 0.0)
+        if len(cols) == 2:
+            add_last_columns(rows[None, :].copy(), np.zeros(1))
+        else:
+            recurse(0, rows.copy(), 0.0)
         return min(1.0, p_sum), "exact"
     except _TooManyTables:
         pass
@@ -164,7 +213,7 @@ def fisher_exact_rxc(
 
 
 @dataclass
-class CharacteristicsTable:
+class CharacteristicsTable(JsonResult):
     """Characteristics per group with between-group tests.
 
     Attributes
@@ -195,16 +244,12 @@ class CharacteristicsTable:
     labels: dict[str, str] = field(default_factory=dict)
     nonparametric: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON dict: ``group``, ``groups``, ``group_sizes``, ``rows``."""
-        return _json(
-            {
-                "group": self.group,
-                "groups": self.groups,
-                "group_sizes": self.group_sizes,
-                "rows": self.rows,
-            }
-        )
+    JSON = (
+        "group",
+        "groups",
+        "group_sizes",
+        "rows",
+    )
 
     def _cell_text(self, row: dict[str, Any], cell: dict[str, Any] | None) -> str:
         if cell is None:

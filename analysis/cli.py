@@ -22,6 +22,8 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from . import calibration, characteristics, mrmc
+from ._params import check_alpha
 from .agreement import THREE_WAY_LABELS, fleiss_kappa_from_ratings, pairwise_cohen_kappa
 from .data import (
     CALL_DECISION_THRESHOLDS,
@@ -70,12 +72,9 @@ def _fpr_list(text: str) -> list[float]:
 
 def _alpha(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (0.0 < value < 1.0):
-        raise argparse.ArgumentTypeError(f"alpha must be between 0 and 1, got {text}")
-    return value
+        return check_alpha(text)
+    except AnalysisInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -118,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     roc.add_argument("--logit-ci", action="store_true", help="ci95 is the logit-transformed CI")
     roc.add_argument("--reader", action="append", help="only this reader (repeatable)")
     roc.add_argument("--curve", action="store_true", help="add ROC points (JSON only)")
+    roc.add_argument(
+        "--allow-different-cases",
+        action="store_true",
+        help="analyse readers of one modality who rated different cases, each on its own cases "
+        "(default: refuse); the output's warnings say so",
+    )
 
     compare = commands.add_parser(
         "compare", parents=[common, three_way], help="paired DeLong test of two readers"
@@ -152,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     kappa.add_argument("--seed", type=int, default=0)
     kappa.add_argument("--pairwise", action="store_true", help="add pairwise Cohen kappas")
     kappa.add_argument("--weights", choices=("none", "linear", "quadratic"), default="none")
+    kappa.add_argument(
+        "--pair-categories",
+        choices=("table", "pair"),
+        default="table",
+        help="categories of a pair's weighted kappa: the whole table's scale (default; same "
+        "weights for every pair) or only those the two readers used (irr kappa2, scikit-learn "
+        "without labels)",
+    )
 
     mrmc = commands.add_parser(
         "mrmc", parents=[common, three_way], help="Obuchowski-Rockette MRMC (analysis.mrmc)"
@@ -224,7 +237,12 @@ def _binary_table(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.Dat
 def _run_roc(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, Any], list[dict]]:
     table, task = _binary_table(frame, args)
     results = roc_analysis(
-        table, alpha=args.alpha, cluster=args.cluster, readers=args.reader, curves=args.curve
+        table,
+        alpha=args.alpha,
+        cluster=args.cluster,
+        readers=args.reader,
+        curves=args.curve,
+        allow_different_cases=args.allow_different_cases,
     )
     entries = [result.to_dict(logit_ci=args.logit_ci) for result in results]
     rows = [{key: value for key, value in entry.items() if key != "curve"} for entry in entries]
@@ -234,6 +252,7 @@ def _run_roc(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, A
         "confidence_level": 1.0 - args.alpha,
         "ci_method": "logit" if args.logit_ci else "wald_clipped",
         "variance_method": "obuchowski" if args.cluster else "delong",
+        "warnings": list(dict.fromkeys(w for result in results for w in result.warnings)),
     }
     return document, rows
 
@@ -319,12 +338,12 @@ def _run_kappa(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str,
             raise AnalysisInputError(f"modality {args.modality!r} not found")
     three_way = args.calls or has_three_way_calls(table)
     call_column = args.call_column
-    categories = None
+    categories: list[Any] | None = None
     if three_way and call_column in table.columns:
         # Model rows of 3-way input carry probabilities, not calls: agreement is among readers.
         table = table[table[call_column].notna()]
         if not args.task:
-            codes = encode_calls(table[call_column].tolist(), column=call_column)
+            codes = encode_calls(table[call_column], column=call_column, table=table)
             table = table.assign(**{call_column: [THREE_WAY_LABELS[code] for code in codes]})
             categories = list(THREE_WAY_LABELS)
     if args.task:
@@ -371,17 +390,15 @@ def _run_kappa(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str,
             categories=categories,
             readers=args.reader,
             alpha=args.alpha,
+            category_scale=args.pair_categories,
         )
         document["pairwise_cohen_kappa"] = [pair.to_dict() for pair in pairs]
+        document["pairwise_category_scale"] = args.pair_categories
         rows += [{"scope": f"pair {pair.a} vs {pair.b}", **pair.to_dict()} for pair in pairs]
     return document, rows
 
 
 def _run_mrmc(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, Any], list[dict]]:
-    try:
-        from . import mrmc
-    except ImportError:
-        raise AnalysisInputError("MRMC analysis (analysis.mrmc) is not installed") from None
     table, task = _binary_table(frame, args)
     if args.model:
         result = mrmc.standalone_vs_readers(
@@ -487,10 +504,6 @@ def report_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
 def _run_calibration(
     frame: pd.DataFrame, args: argparse.Namespace
 ) -> tuple[dict[str, Any], list[dict]]:
-    try:
-        from . import calibration
-    except ImportError:
-        raise AnalysisInputError("calibration (analysis.calibration) is not installed") from None
     table, task = _binary_table(frame, args)
     result = calibration.calibration_analysis(
         table,
@@ -517,12 +530,6 @@ def _run_calibration(
 def _run_characteristics(
     frame: pd.DataFrame, args: argparse.Namespace
 ) -> tuple[dict[str, Any], list[dict]]:
-    try:
-        from . import characteristics
-    except ImportError:
-        raise AnalysisInputError(
-            "characteristics (analysis.characteristics) is not installed"
-        ) from None
     # Characteristics need numbers as numbers: re-read with type inference.
     try:
         table = pd.read_csv(args.input)

@@ -30,9 +30,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._types import ArrayLike
 from .errors import AnalysisInputError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("case", "reader", "score", "truth")
+
+#: Name of the index :func:`load_ratings` gives a table: the data row number of each row, 1 for the
+#: first row under the CSV header (so data row N is line N + 1 of the file). Filters and subsets keep
+#: it, so every error message names the row of the user's own file, whatever was dropped before.
+ROW_INDEX_NAME = "data_row"
 OPTIONAL_COLUMNS: tuple[str, ...] = ("modality", "cluster", "cohort")
 
 #: Task names: ENE vs rest; metastasis (with or without ENE) vs benign; ENE vs metastasis without
@@ -70,6 +76,7 @@ __all__ = [
     "TASKS",
     "TASK_LABELS",
     "PROBABILITY_COLUMNS",
+    "ROW_INDEX_NAME",
     "encode_calls",
     "has_three_way_calls",
     "load_ratings",
@@ -94,7 +101,9 @@ def load_ratings(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        A new DataFrame (the caller's is never modified).
+        A new DataFrame (the caller's is never modified), indexed by data row number
+        (:data:`ROW_INDEX_NAME`; 1 = the first row under the header). A DataFrame with its own
+        unique index (not the default 0..n-1) keeps it, and messages then name that index label.
 
     Raises
     ------
@@ -103,6 +112,11 @@ def load_ratings(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
+        numbered = frame.index.name == ROW_INDEX_NAME
+        default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
+        if not numbered and (default_index or not frame.index.is_unique):
+            # Messages point at rows through the index: it must identify one row.
+            _number_rows(frame)
     else:
         path = Path(source)
         if not path.is_file():
@@ -115,21 +129,35 @@ def load_ratings(source: str | Path | pd.DataFrame) -> pd.DataFrame:
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             )
             raise AnalysisInputError(f"{path}: cannot read CSV: {first_line}") from None
+        _number_rows(frame)
     frame.columns = [str(column).strip().lower() for column in frame.columns]
-    if not frame.index.is_unique:
-        # Messages point at rows through the index: it must identify one row.
-        frame = frame.reset_index(drop=True)
     if frame.empty:
         where = "input table" if isinstance(source, pd.DataFrame) else str(source)
         raise AnalysisInputError(f"{where}: no rows")
     return frame
 
 
-def _row_label(frame: pd.DataFrame, index: object) -> str:
-    """Human row reference: the data row number (1-based, header excluded) for a default index."""
-    if isinstance(frame.index, pd.RangeIndex):
-        return f"row {int(index) + 1}"  # type: ignore[call-overload]
-    return f"row {index!r}"
+def _number_rows(frame: pd.DataFrame) -> None:
+    """Index ``frame`` by data row number (1 = first row under the header), in place."""
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name=ROW_INDEX_NAME)
+
+
+def row_label(frame: pd.DataFrame, index: object) -> str:
+    """Where a row is: ``data row N`` (1 = first row under the header) or the caller's index label."""
+    if frame.index.name == ROW_INDEX_NAME:
+        return f"data row {index}"
+    return f"row with index {_show(index)}"
+
+
+def describe_row(frame: pd.DataFrame, index: object) -> str:
+    """``data row N (reader 'R1', case 'n3')``: the row and the identifiers it carries."""
+    parts = [
+        f"{column} {_show(frame.at[index, column])}"
+        for column in ("reader", "case", "modality")
+        if column in frame.columns and not pd.isna(frame.at[index, column])
+    ]
+    where = row_label(frame, index)
+    return f"{where} ({', '.join(parts)})" if parts else where
 
 
 def _show(value: object) -> str:
@@ -146,7 +174,7 @@ def _to_numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     if bad.any():
         index = bad[bad].index[0]
         raise AnalysisInputError(
-            f"column {column!r}: {_show(frame.at[index, column])} at {_row_label(frame, index)} "
+            f"column {column!r}: {_show(frame.at[index, column])} at {describe_row(frame, index)} "
             f"is not a number ({int(bad.sum())} such rows)"
         )
     return converted.astype(float)
@@ -224,7 +252,7 @@ def validate_ratings(
         if empty.any():
             index = empty[empty].index[0]
             raise AnalysisInputError(
-                f"column {column!r}: missing value at {_row_label(frame, index)} "
+                f"column {column!r}: missing value at {describe_row(frame, index)} "
                 f"({int(empty.sum())} such rows)"
             )
 
@@ -235,9 +263,8 @@ def validate_ratings(
     if bad_score.any():
         index = frame.index[np.flatnonzero(bad_score)[0]]
         raise AnalysisInputError(
-            f"column {shown_score!r}: missing or non-finite value at {_row_label(frame, index)} "
-            f"(reader {frame.at[index, 'reader']!r}, case {frame.at[index, 'case']!r}; "
-            f"{int(bad_score.sum())} such rows)"
+            f"column {shown_score!r}: missing or non-finite value at "
+            f"{describe_row(frame, index)} ({int(bad_score.sum())} such rows)"
         )
     frame["score"] = scores
 
@@ -249,8 +276,8 @@ def validate_ratings(
         value = frame.at[index, "truth"]
         what = "missing value" if pd.isna(value) else f"{_show(value)} is not 0/1"
         raise AnalysisInputError(
-            f"column 'truth': {what} at {_row_label(frame, index)} (case {frame.at[index, 'case']!r}; "
-            f"{int(truth.isna().sum())} such rows)"
+            f"column 'truth': {what} at {describe_row(frame, index)} "
+            f"({int(truth.isna().sum())} such rows)"
         )
     non_binary = ~truth.isin([0, 1])
     if non_binary.any():
@@ -260,8 +287,7 @@ def validate_ratings(
         )
         raise AnalysisInputError(
             f"column 'truth' must be 0 or 1: {_show(frame.at[index, 'truth'])} at "
-            f"{_row_label(frame, index)} (case {frame.at[index, 'case']!r}; "
-            f"non-binary values {values[:5]})"
+            f"{describe_row(frame, index)} (non-binary values {values[:5]})"
         )
     frame["truth"] = truth.astype(int)
 
@@ -289,7 +315,7 @@ def validate_ratings(
         index = duplicated[duplicated].index[0]
         combo = ", ".join(f"{column} {_show(frame.at[index, column])}" for column in key)
         raise AnalysisInputError(
-            f"duplicate rating at {_row_label(frame, index)}: {combo} appears more than once "
+            f"duplicate rating at {row_label(frame, index)}: {combo} appears more than once "
             f"({int(duplicated.sum())} duplicate rows)"
         )
     return frame
@@ -330,7 +356,20 @@ def ratings_matrix(
         If the modality or a reader is unknown, or some reader did not rate every case (the message
         names the readers and up to five missing cases each).
     """
-    frame = validate_ratings(df)
+    return matrix_of_valid_ratings(validate_ratings(df), modality=modality, readers=readers)
+
+
+def matrix_of_valid_ratings(
+    frame: pd.DataFrame,
+    *,
+    modality: str | None = None,
+    readers: Sequence[str] | None = None,
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """:func:`ratings_matrix` of a table :func:`validate_ratings` has already returned.
+
+    For callers that validated the whole table once and take several matrices from it (one per
+    modality); it does not validate again.
+    """
     if "modality" in frame.columns:
         modalities = list(pd.unique(frame["modality"]))
         if modality is None:
@@ -380,28 +419,58 @@ def ratings_matrix(
     )
 
 
-def encode_calls(values: Iterable[object], *, column: str = "call") -> np.ndarray:
+def encode_calls(
+    values: Iterable[object], *, column: str = "call", table: pd.DataFrame | None = None
+) -> np.ndarray:
     """Code 3-way calls as 0 (benign), 1 (metastasis without ENE), 2 (metastasis with ENE).
 
     Accepts integers 0/1/2 (also as floats or strings) and the strings ``benign``,
     ``metastasis`` (or ``metastasis_without_ene``), ``ene`` (or ``metastasis_with_ene``),
-    case-insensitive.
+    case-insensitive; the synonyms are :data:`CALL_CODES`.
+
+    Parameters
+    ----------
+    values : iterable
+        The calls. A pandas Series keeps its index, which names the row of a bad value.
+    column : str
+        Column name shown in messages.
+    table : DataFrame, optional
+        The table ``values`` (a Series) was taken from: a message then names the data row of the
+        user's file and the row's reader and case.
+
+    Returns
+    -------
+    ndarray of int
+        One code per value.
 
     Raises
     ------
     AnalysisInputError
-        Naming the first value that is not a 3-way call and its position.
+        Naming the first value that is not a 3-way call and where it is: the data row (and reader
+        and case) for a Series from a loaded table, else its 1-based position in ``values``.
     """
+    series = values if isinstance(values, pd.Series) else None
     codes = []
     for position, value in enumerate(values):
-        is_integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        is_whole_float = isinstance(value, (float, np.floating)) and float(value).is_integer()
-        key = str(int(value)) if is_integer or is_whole_float else str(value).strip().lower()
+        if (
+            isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+        ):
+            key = str(int(value))
+        else:
+            key = str(value).strip().lower()
         if key.endswith(".0") and key[:-2].isdigit():
             key = key[:-2]  # "1.0": a CSV column with empty cells is read back as floats
         if key not in CALL_CODES:
+            if series is not None and table is not None:
+                where = describe_row(table, series.index[position])
+            elif series is not None and series.index.name == ROW_INDEX_NAME:
+                where = f"data row {series.index[position]}"
+            else:
+                where = f"position {position + 1}"
             raise AnalysisInputError(
-                f"column {column!r}: {value!r} at row {position + 1} is not a 3-way call "
+                f"column {column!r}: {_show(value)} at {where} is not a 3-way call "
                 "(0/1/2 or benign/metastasis/ene)"
             )
         codes.append(CALL_CODES[key])
@@ -452,7 +521,14 @@ def task_ratings(
     Returns
     -------
     DataFrame
-        Long table with ``score`` and ``truth`` columns, ready for :func:`validate_ratings`.
+        Long table with ``score`` and ``truth`` columns, ready for :func:`validate_ratings`; its
+        index is still the data row of the input, so later messages name the user's rows.
+
+    Raises
+    ------
+    AnalysisInputError
+        Missing columns, or a bad reference, call or probability: the message names the data row
+        (1 = first row under the header), its reader and its case.
     """
     _check_task(task)
     frame = load_ratings(df)
@@ -468,7 +544,7 @@ def task_ratings(
             f"3-way input needs a {call_column!r} column or the columns "
             f"{', '.join(PROBABILITY_COLUMNS)}; found {list(frame.columns)}"
         )
-    reference = encode_calls(frame[reference_column].tolist(), column=reference_column)
+    reference = encode_calls(frame[reference_column], column=reference_column, table=frame)
     if has_calls:
         call_given = frame[call_column].notna() & (frame[call_column].astype(str).str.strip() != "")
     else:
@@ -477,15 +553,16 @@ def task_ratings(
     if model_rows.any() and not has_probabilities:
         index = model_rows[model_rows].index[0]
         raise AnalysisInputError(
-            f"column {call_column!r}: missing value at row {int(index) + 1} "
-            f"(reader {frame.at[index, 'reader']!r}, case {frame.at[index, 'case']!r})"
+            f"column {call_column!r}: missing value at {describe_row(frame, index)}"
         )
     scores = np.full(len(frame), np.nan)
     positions = np.arange(len(frame))
     call_positions = positions[call_given.to_numpy()]
     model_positions = positions[model_rows.to_numpy()]
     if len(call_positions):
-        calls = encode_calls(frame[call_column].iloc[call_positions].tolist(), column=call_column)
+        calls = encode_calls(
+            frame[call_column].iloc[call_positions], column=call_column, table=frame
+        )
         if task == "ene":
             scores[call_positions] = calls
         elif task == "metastasis":
@@ -497,11 +574,10 @@ def task_ratings(
         for column in PROBABILITY_COLUMNS:
             values = pd.to_numeric(frame[column].iloc[model_positions], errors="coerce")
             if values.isna().any():
-                bad = int(np.flatnonzero(values.isna().to_numpy())[0])
-                row = model_positions[bad]
+                index = values.index[int(np.flatnonzero(values.isna().to_numpy())[0])]
                 raise AnalysisInputError(
-                    f"column {column!r}: {_show(frame[column].iloc[row])} at row {row + 1} is not a "
-                    f"probability (reader {frame['reader'].iloc[row]!r} has no call either)"
+                    f"column {column!r}: {_show(frame.at[index, column])} at "
+                    f"{describe_row(frame, index)} is not a probability (and there is no call)"
                 )
             probabilities.append(values.to_numpy(dtype=float))
         scores[model_positions] = task_from_probabilities(*probabilities, task=task)
@@ -513,13 +589,13 @@ def task_ratings(
     )
     if task == "ene_vs_meta":
         out = out.loc[reference >= 1]
-    return out.reset_index(drop=True)
+    return out  # keeps the data row index: later messages name the user's rows
 
 
 def task_from_probabilities(
-    p_benign: np.ndarray | Sequence[float],
-    p_meta: np.ndarray | Sequence[float],
-    p_ene: np.ndarray | Sequence[float],
+    p_benign: ArrayLike,
+    p_meta: ArrayLike,
+    p_ene: ArrayLike,
     *,
     task: str,
 ) -> np.ndarray:

@@ -26,6 +26,9 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from ._core import binary_truth, fast_delong
+from ._jsonable import JsonResult, confidence_level, constant
+from ._params import check_alpha
+from ._types import ArrayLike, LabelsLike
 from .data import validate_ratings
 from .errors import AnalysisInputError
 
@@ -76,9 +79,7 @@ class AucCovariance:
     method: str
 
 
-def _as_score_matrix(
-    scores: np.ndarray | Sequence[float], truth: Any
-) -> tuple[np.ndarray, np.ndarray]:
+def _as_score_matrix(scores: ArrayLike, truth: Any) -> tuple[np.ndarray, np.ndarray]:
     """Scores as a finite (k, n) float matrix and truth as 0/1 ints with both classes present."""
     matrix = np.atleast_2d(np.asarray(scores, dtype=float))
     truth_array = np.asarray(truth)
@@ -102,7 +103,7 @@ def _as_score_matrix(
     return matrix, truth_int
 
 
-def delong_covariance(scores: np.ndarray | Sequence[float], truth: Any) -> AucCovariance:
+def delong_covariance(scores: ArrayLike, truth: Any) -> AucCovariance:
     """DeLong covariance of k AUCs on the same cases (fast algorithm of Sun & Xu 2014).
 
     ``covariance = S10 / m + S01 / n`` where S10, S01 are the sample covariance matrices (n - 1
@@ -126,7 +127,7 @@ def delong_covariance(scores: np.ndarray | Sequence[float], truth: Any) -> AucCo
     )
 
 
-def delong_naive(scores: np.ndarray | Sequence[float], truth: Any) -> AucCovariance:
+def delong_naive(scores: ArrayLike, truth: Any) -> AucCovariance:
     """Reference DeLong covariance straight from the definition, O(k m n).
 
     psi(x, y) = 1 if x > y, 1/2 if x == y, 0 otherwise for every (positive x, negative y) pair;
@@ -178,9 +179,7 @@ def _cluster_codes(clusters: Any, size: int) -> tuple[np.ndarray, int]:
     return codes, int(codes.max()) + 1
 
 
-def clustered_covariance(
-    scores: np.ndarray | Sequence[float], truth: Any, clusters: Any
-) -> AucCovariance:
+def clustered_covariance(scores: ArrayLike, truth: Any, clusters: Any) -> AucCovariance:
     """Obuchowski's (1997) covariance of k AUCs when cases are nested in clusters (patients).
 
     With X_i = sum of the placements V10 of cluster i's m_i positive cases, Y_i = sum of the V01
@@ -273,13 +272,8 @@ def _interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
     return (float(estimate - half_width), float(estimate + half_width))
 
 
-def _check_alpha(alpha: float) -> None:
-    if not (0.0 < alpha < 1.0):
-        raise AnalysisInputError(f"alpha must be between 0 and 1, got {alpha!r}")
-
-
 @dataclass(frozen=True)
-class PairedAucTest:
+class PairedAucTest(JsonResult):
     """Paired comparison of two AUCs on the same cases (DeLong 1988 z test).
 
     Attributes
@@ -326,34 +320,32 @@ class PairedAucTest:
     n_clusters: int | None
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``compare`` command's JSON object."""
-        return {
-            "a": self.a,
-            "b": self.b,
-            "auc_a": self.auc_a,
-            "auc_b": self.auc_b,
-            "difference": self.difference,
-            "se": self.se,
-            "z": self.z,
-            "p_value": self.p_value,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "variance_a": self.variance_a,
-            "variance_b": self.variance_b,
-            "covariance": self.covariance_ab,
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-            "n_clusters": self.n_clusters,
-            "variance_method": self.method,
-            "test": "two-sided z test, normal reference",
-        }
+    JSON = (
+        "a",
+        "b",
+        "auc_a",
+        "auc_b",
+        "difference",
+        "se",
+        "z",
+        "p_value",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "variance_a",
+        "variance_b",
+        ("covariance", "covariance_ab"),
+        "n_positive",
+        "n_negative",
+        "n_clusters",
+        ("variance_method", "method"),
+        ("test", constant("two-sided z test, normal reference")),
+    )
 
 
 def paired_auc_test(
-    scores_a: np.ndarray | Sequence[float],
-    scores_b: np.ndarray | Sequence[float],
-    truth: Any,
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
     clusters: Any | None = None,
@@ -367,7 +359,7 @@ def paired_auc_test(
 
     Swapping ``a`` and ``b`` negates difference, z and the interval and keeps SE and p.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     first = np.asarray(scores_a, dtype=float)
     second = np.asarray(scores_b, dtype=float)
     if first.ndim != 1 or first.shape != second.shape:
@@ -407,7 +399,7 @@ def paired_auc_test(
 
 
 @dataclass(frozen=True)
-class UnpairedAucTest:
+class UnpairedAucTest(JsonResult):
     """Comparison of two AUCs on different cases (e.g. one model in two cohorts).
 
     Attributes
@@ -448,31 +440,29 @@ class UnpairedAucTest:
     n_a: int
     n_b: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "a": self.a,
-            "b": self.b,
-            "auc_a": self.auc_a,
-            "auc_b": self.auc_b,
-            "difference": self.difference,
-            "se": self.se,
-            "statistic": self.statistic,
-            "df": self.df,
-            "p_value": self.p_value,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "n_a": self.n_a,
-            "n_b": self.n_b,
-            "test": "unpaired DeLong, Welch-type t (pROC paired = FALSE)",
-        }
+    JSON = (
+        "a",
+        "b",
+        "auc_a",
+        "auc_b",
+        "difference",
+        "se",
+        "statistic",
+        "df",
+        "p_value",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "n_a",
+        "n_b",
+        ("test", constant("unpaired DeLong, Welch-type t (pROC paired = FALSE)")),
+    )
 
 
 def unpaired_auc_test(
-    scores_a: np.ndarray | Sequence[float],
-    truth_a: Any,
-    scores_b: np.ndarray | Sequence[float],
-    truth_b: Any,
+    scores_a: ArrayLike,
+    truth_a: ArrayLike,
+    scores_b: ArrayLike,
+    truth_b: ArrayLike,
     *,
     alpha: float = 0.05,
     names: tuple[str, str] = ("a", "b"),
@@ -482,7 +472,7 @@ def unpaired_auc_test(
     D = (AUC_a - AUC_b) / sqrt(V_a + V_b) with DeLong variances, referred to Student's t with
     Welch-Satterthwaite degrees of freedom (Robin X et al. pROC. BMC Bioinformatics 2011;12:77).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     first = delong_covariance(scores_a, truth_a)
     second = delong_covariance(scores_b, truth_b)
     variance_a = float(first.covariance[0, 0])
@@ -576,18 +566,22 @@ def compare_readers(
     second = second.loc[first.index]
     name_a = a if (modality_a or modality_b) is None else f"{a} [{modality_a or modality}]"
     name_b = b if (modality_a or modality_b) is None else f"{b} [{modality_b or modality}]"
-    return paired_auc_test(
-        first["score"].to_numpy(),
-        second["score"].to_numpy(),
-        first["truth"].to_numpy(),
-        alpha=alpha,
-        clusters=first["cluster"].to_numpy() if cluster else None,
-        names=(name_a, name_b),
-    )
+    try:
+        return paired_auc_test(
+            first["score"].to_numpy(),
+            second["score"].to_numpy(),
+            first["truth"].to_numpy(),
+            alpha=alpha,
+            clusters=first["cluster"].to_numpy() if cluster else None,
+            names=(name_a, name_b),
+        )
+    except AnalysisInputError as exc:
+        # e.g. a single-class truth: both rated the same cases, so the message names both.
+        raise AnalysisInputError(f"readers {name_a!r} and {name_b!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
-class ContrastTest:
+class ContrastTest(JsonResult):
     """Test of a linear combination sum_r w_r AUC_r of correlated AUCs.
 
     Attributes
@@ -622,26 +616,24 @@ class ContrastTest:
     alpha: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "names": self.names,
-            "weights": self.weights,
-            "aucs": self.aucs,
-            "estimate": self.estimate,
-            "se": self.se,
-            "z": self.z,
-            "p_value": self.p_value,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "variance_method": self.method,
-        }
+    JSON = (
+        "names",
+        "weights",
+        "aucs",
+        "estimate",
+        "se",
+        "z",
+        "p_value",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        ("variance_method", "method"),
+    )
 
 
 def auc_contrast(
     scores: np.ndarray,
-    truth: Any,
-    weights: Sequence[float],
+    truth: ArrayLike,
+    weights: ArrayLike,
     *,
     names: Sequence[str] | None = None,
     alpha: float = 0.05,
@@ -656,7 +648,7 @@ def auc_contrast(
     weights : sequence of k floats
         e.g. (1, -1) for a difference, (1, -1/k, ..., -1/k) for a model vs the reader mean.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     matrix, truth_int = _as_score_matrix(scores, truth)
     weight_vector = np.asarray(weights, dtype=float)
     if weight_vector.shape != (matrix.shape[0],):
@@ -690,7 +682,7 @@ def auc_contrast(
 
 
 @dataclass(frozen=True)
-class MeanAuc:
+class MeanAuc(JsonResult):
     """Mean AUC of k readers on the same cases, readers treated as fixed.
 
     Attributes
@@ -718,23 +710,21 @@ class MeanAuc:
     alpha: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "readers": self.readers,
-            "aucs": self.aucs,
-            "mean_auc": self.mean,
-            "se": self.se,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "variance_method": self.method,
-            "readers_treated_as": "fixed (case variability only)",
-        }
+    JSON = (
+        "readers",
+        "aucs",
+        ("mean_auc", "mean"),
+        "se",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        ("variance_method", "method"),
+        ("readers_treated_as", constant("fixed (case variability only)")),
+    )
 
 
 def reader_mean_auc(
     scores: np.ndarray,
-    truth: Any,
+    truth: ArrayLike,
     *,
     names: Sequence[str] | None = None,
     alpha: float = 0.05,
@@ -760,9 +750,9 @@ def reader_mean_auc(
 
 
 def model_vs_reader_mean(
-    model_scores: np.ndarray | Sequence[float],
+    model_scores: ArrayLike,
     reader_scores: np.ndarray,
-    truth: Any,
+    truth: ArrayLike,
     *,
     model_name: str = "model",
     reader_names: Sequence[str] | None = None,
@@ -793,7 +783,7 @@ def model_vs_reader_mean(
 
 
 @dataclass(frozen=True)
-class BootstrapInterval:
+class BootstrapInterval(JsonResult):
     """Cluster-bootstrap percentile interval.
 
     Attributes
@@ -825,20 +815,18 @@ class BootstrapInterval:
     seed: int
     alpha: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "statistic": self.statistic,
-            "estimate": self.estimate,
-            "ci95": list(self.ci),
-            "confidence_level": 1.0 - self.alpha,
-            "se": self.se,
-            "n_boot": self.n_boot,
-            "n_valid": self.n_valid,
-            "n_clusters": self.n_clusters,
-            "seed": self.seed,
-            "method": "cluster bootstrap, percentile interval",
-        }
+    JSON = (
+        "statistic",
+        "estimate",
+        ("ci95", "ci"),
+        ("confidence_level", confidence_level),
+        "se",
+        "n_boot",
+        "n_valid",
+        "n_clusters",
+        "seed",
+        ("method", constant("cluster bootstrap, percentile interval")),
+    )
 
 
 def _weighted_aucs(row: np.ndarray, truth_int: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -864,7 +852,7 @@ def _weighted_aucs(row: np.ndarray, truth_int: np.ndarray, weights: np.ndarray) 
 def _bootstrap_statistics(
     matrix: np.ndarray,
     truth_int: np.ndarray,
-    clusters: Any,
+    clusters: LabelsLike,
     *,
     n_boot: int,
     seed: int,
@@ -905,9 +893,9 @@ def _percentile_interval(
 
 
 def cluster_bootstrap_auc(
-    scores: np.ndarray | Sequence[float],
-    truth: Any,
-    clusters: Any,
+    scores: ArrayLike,
+    truth: ArrayLike,
+    clusters: LabelsLike,
     *,
     n_boot: int = 2000,
     seed: int = 0,
@@ -919,7 +907,7 @@ def cluster_bootstrap_auc(
     cases; replicates without both classes are skipped (``n_valid`` says how many remained). The
     same ``seed`` gives the same interval.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     matrix, truth_int = _as_score_matrix(scores, truth)
     if matrix.shape[0] != 1:
         raise AnalysisInputError(f"one score vector expected, got {matrix.shape[0]}")
@@ -941,17 +929,17 @@ def cluster_bootstrap_auc(
 
 
 def cluster_bootstrap_difference(
-    scores_a: np.ndarray | Sequence[float],
-    scores_b: np.ndarray | Sequence[float],
-    truth: Any,
-    clusters: Any,
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
+    truth: ArrayLike,
+    clusters: LabelsLike,
     *,
     n_boot: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,
 ) -> BootstrapInterval:
     """Patient-level bootstrap percentile interval for AUC_a - AUC_b (same cases, same draws)."""
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     matrix, truth_int = _as_score_matrix(
         np.vstack([np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)]), truth
     )

@@ -11,16 +11,16 @@ and reports, per cohort (and pooled when there are several), per task and per mo
 CIs, the model against each reader (paired DeLong) and against the reader mean, the reader-mean
 AUC, Youden / fixed-FPR operating points of models, each reader's own operating point (3-way
 calls), McNemar tests of model vs reader sensitivity/specificity, Fleiss' kappa and 3x3 confusion
-matrices, and, when ``analysis.mrmc`` / ``analysis.calibration`` are installed, the MRMC
-(Obuchowski-Rockette) comparison of modalities, the standalone-model-vs-readers test and the
-model's calibration. A section that cannot be computed for a legitimate data reason (e.g. a
-cohort without ENE nodes) holds ``{"error": message}`` and the message is added to ``warnings``.
+matrices, the MRMC (Obuchowski-Rockette) comparison of modalities, the standalone-model-vs-readers
+test and the model's calibration. A section that cannot be computed for a legitimate data reason
+(e.g. a cohort without ENE nodes: :class:`~analysis.errors.AnalysisInputError`) holds
+``{"error": message}`` and the message is added to ``warnings``; any other failure propagates.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,8 @@ import pandas as pd
 
 from analysis._jsonable import to_jsonable
 
+from . import calibration, mrmc
+from ._params import check_alpha
 from .agreement import THREE_WAY_LABELS, confusion_matrix, fleiss_kappa_from_ratings
 from .data import (
     CALL_DECISION_THRESHOLDS,
@@ -65,21 +67,18 @@ REPORT_SCHEMA = "readerstudy.analysis.report/1"
 POOLED_COHORT = "all cohorts"
 
 
-def _optional_module(name: str) -> Any | None:
-    """Sibling modules written separately (MRMC, calibration) are used when present."""
-    try:
-        return importlib.import_module(f"analysis.{name}")
-    except ImportError:
-        return None
-
-
 class _Sections:
-    """Runs report sections; a data-dependent failure becomes ``{"error": ...}`` plus a warning."""
+    """Runs report sections; a data-dependent failure becomes ``{"error": ...}`` plus a warning.
+
+    Only :class:`AnalysisInputError` (the data do not allow the section, e.g. a cohort without
+    ENE nodes) is caught, and its message is recorded in the report's ``warnings``; anything else
+    (a bug, a missing dependency) propagates and fails the report.
+    """
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
 
-    def run(self, where: str, compute: Callable[[], Any]) -> Any:
+    def run(self, where: str, compute: Callable[..., Any]) -> Any:
         try:
             return to_jsonable(compute())
         except AnalysisInputError as exc:
@@ -102,8 +101,9 @@ def _model_rows_for_modality(
         if model_rows["modality"].nunique() == 1:
             extra.append(model_rows)
     if extra:
-        selected = pd.concat([selected, *extra], ignore_index=True)
-    return selected.drop(columns=["modality"]).reset_index(drop=True)
+        # No ignore_index: the data row numbers stay, so messages name the user's own rows.
+        selected = pd.concat([selected, *extra])
+    return selected.drop(columns=["modality"])
 
 
 def _case_clusters(rows: pd.DataFrame, cases: list[str]) -> np.ndarray:
@@ -129,8 +129,6 @@ def _single_modality_sections(
     sections: _Sections,
     where: str,
 ) -> dict[str, Any]:
-    mrmc = _optional_module("mrmc")
-    calibration = _optional_module("calibration")
     decision = CALL_DECISION_THRESHOLDS[task] if three_way and task is not None else None
     readers_present = [str(reader) for reader in pd.unique(rows["reader"])]
     present_models = [model for model in models if model in readers_present]
@@ -284,7 +282,7 @@ def _single_modality_sections(
                 return results
 
             section["mcnemar_versus_readers"] = sections.run(f"{where} {model} McNemar", mcnemar)
-        if mrmc is not None and len(humans) >= 2 and hasattr(mrmc, "standalone_vs_readers"):
+        if len(humans) >= 2:
             section["standalone_vs_readers"] = sections.run(
                 f"{where} {model} standalone vs readers (OR)",
                 lambda model=model: mrmc.standalone_vs_readers(
@@ -292,12 +290,7 @@ def _single_modality_sections(
                 ).to_dict(),
             )
         model_scores = rows.loc[rows["reader"] == model, "score"]
-        if (
-            calibration is not None
-            and hasattr(calibration, "calibration_analysis")
-            and model_scores.between(0.0, 1.0).all()
-            and not model_scores.isin([0.0, 1.0]).all()
-        ):
+        if model_scores.between(0.0, 1.0).all() and not model_scores.isin([0.0, 1.0]).all():
             section["calibration"] = sections.run(
                 f"{where} {model} calibration",
                 lambda model=model: calibration.calibration_analysis(
@@ -327,7 +320,9 @@ def _three_way_agreement(
     has_calls = "call" in frame.columns
     if "modality" in frame.columns:
         labels = frame["modality"].astype(str).str.strip()
-        blocks = [(str(m), frame[labels == m]) for m in pd.unique(labels)]
+        blocks: list[tuple[str | None, pd.DataFrame]] = [
+            (str(m), frame[labels == m]) for m in pd.unique(labels)
+        ]
     else:
         blocks = [(None, frame)]
     kappas: list[Any] = []
@@ -425,8 +420,7 @@ def study_report(
     n_boot, seed : int
         With ``cluster`` and ``n_boot > 0``: cluster-bootstrap percentile intervals too.
     include_mrmc : bool
-        Run the OR MRMC comparison of modalities when there are several and ``analysis.mrmc``
-        is installed.
+        Run the OR MRMC comparison of modalities when there are several.
     curves : bool
         Add each reader's ROC points (``curve``: thresholds, fpr, tpr) to its ``roc`` entry.
 
@@ -436,156 +430,32 @@ def study_report(
         ``{"schema", "mode", "options", "cohorts": [...], "threshold_transfer": [...],
         "warnings": [...]}``; see ``docs/analysis.md``.
     """
-    frame = load_ratings(ratings)
-    three_way = has_three_way_calls(frame) if calls is None else bool(calls)
-    if calls and not has_three_way_calls(frame):
-        raise AnalysisInputError(
-            "3-way mode needs a 'reference' column and a 'call' column (or p_benign, p_meta, "
-            f"p_ene); found {list(frame.columns)}"
-        )
-    if three_way:
-        task_list = list(tasks) if tasks else list(TASKS)
-        for task in task_list:
-            if task not in TASKS:
-                raise AnalysisInputError(f"unknown task {task!r}; choose from {list(TASKS)}")
-        if models is None:
-            has_call = (
-                frame["call"].notna() & (frame["call"].astype(str).str.strip() != "")
-                if "call" in frame.columns
-                else pd.Series(False, index=frame.index)
-            )
-            models = [str(reader) for reader in pd.unique(frame.loc[~has_call, "reader"])]
-        # Validate every task table up front: bad input fails the whole report, not a section.
-        for task in task_list:
-            validate_ratings(task_ratings(frame, task=task), require_cluster=cluster)
-    else:
-        if tasks:
-            raise AnalysisInputError("tasks apply to 3-way input (reference and call columns)")
-        task_list = [None]
-        frame = validate_ratings(frame, require_cluster=cluster)
-    model_list = [str(model) for model in (models or [])]
-    known_readers = {str(reader) for reader in frame["reader"].astype(str).str.strip()}
-    unknown = [model for model in model_list if model not in known_readers]
-    if unknown:
-        raise AnalysisInputError(f"model(s) {unknown} not found in column 'reader'")
-
-    if derivation_cohort is not None:
-        if "cohort" not in frame.columns:
-            raise AnalysisInputError("derivation cohort given but there is no 'cohort' column")
-        known_cohorts = list(pd.unique(frame["cohort"].astype(str).str.strip()))
-        if derivation_cohort not in known_cohorts:
-            raise AnalysisInputError(
-                f"derivation cohort {derivation_cohort!r} not found; cohorts: {known_cohorts}"
-            )
-
+    check_alpha(alpha)
+    frame, three_way, task_list, model_list = _prepared_input(
+        ratings, models=models, tasks=tasks, calls=calls, cluster=cluster
+    )
+    _check_derivation_cohort(frame, derivation_cohort)
+    options = _ReportOptions(
+        models=model_list,
+        tasks=task_list,
+        three_way=three_way,
+        target_fprs=list(target_fprs),
+        alpha=alpha,
+        cluster=cluster,
+        n_boot=n_boot,
+        seed=seed,
+        include_mrmc=include_mrmc,
+        curves=curves,
+    )
     sections = _Sections()
-    cohorts: list[tuple[str | None, pd.DataFrame]]
-    if "cohort" in frame.columns:
-        cohort_labels = frame["cohort"].astype(str).str.strip()
-        names = list(pd.unique(cohort_labels))
-        cohorts = [(name, frame[cohort_labels == name]) for name in names]
-        if len(names) > 1:
-            cohorts.append((POOLED_COHORT, frame))
-    else:
-        cohorts = [(None, frame)]
-
-    mrmc = _optional_module("mrmc") if include_mrmc else None
-    cohort_results = []
-    for cohort_name, cohort_frame in cohorts:
-        where_cohort = f"cohort {cohort_name!r}" if cohort_name is not None else "study"
-        cohort_out: dict[str, Any] = {"cohort": cohort_name}
-        if three_way:
-            cohort_out.update(
-                _three_way_agreement(
-                    cohort_frame,
-                    models=model_list,
-                    alpha=alpha,
-                    sections=sections,
-                    where=where_cohort,
-                )
-            )
-        task_results = []
-        for task in task_list:
-            where_task = f"{where_cohort}, task {task}" if task else where_cohort
-            try:
-                binary = _task_table(cohort_frame, task, three_way=three_way, cluster=cluster)
-            except AnalysisInputError as exc:
-                sections.warnings.append(f"{where_task}: {exc}")
-                task_results.append({"task": task, "error": str(exc)})
-                continue
-            modalities = (
-                [
-                    str(m)
-                    for m in pd.unique(binary.loc[~binary["reader"].isin(model_list), "modality"])
-                ]
-                if "modality" in binary.columns
-                else [None]
-            )
-            task_out: dict[str, Any] = {
-                "task": task,
-                "task_label": TASK_LABELS.get(task) if task else None,
-                "modalities": [],
-            }
-            for modality in modalities:
-                rows = _model_rows_for_modality(binary, modality, model_list)
-                where = f"{where_task}, modality {modality}" if modality else where_task
-                task_out["modalities"].append(
-                    {
-                        "modality": modality,
-                        **_single_modality_sections(
-                            rows,
-                            models=model_list,
-                            task=task,
-                            three_way=three_way,
-                            target_fprs=target_fprs,
-                            alpha=alpha,
-                            cluster=cluster,
-                            n_boot=n_boot,
-                            seed=seed,
-                            curves=curves,
-                            sections=sections,
-                            where=where,
-                        ),
-                    }
-                )
-            if len(modalities) > 1 and mrmc is not None:
-                readers_only = binary[~binary["reader"].isin(model_list)]
-                task_out["mrmc"] = sections.run(
-                    f"{where_task} MRMC",
-                    lambda readers_only=readers_only: mrmc.or_analysis(
-                        readers_only, alpha=alpha
-                    ).to_dict(),
-                )
-            task_results.append(task_out)
-        cohort_out["tasks"] = task_results
-        cohort_results.append(cohort_out)
-
-    transfers = []
-    if derivation_cohort is not None:
-        labels = frame["cohort"].astype(str).str.strip()
-        for task in task_list:
-            for model in model_list:
-                transfers.append(
-                    {
-                        "task": task,
-                        "model": model,
-                        "derivation_cohort": derivation_cohort,
-                        "validation": sections.run(
-                            f"threshold transfer {model} {task or ''}".strip(),
-                            lambda task=task, model=model: _transfer(
-                                frame,
-                                labels,
-                                task=task,
-                                model=model,
-                                derivation=derivation_cohort,
-                                three_way=three_way,
-                                target_fprs=target_fprs,
-                                alpha=alpha,
-                            ),
-                        ),
-                    }
-                )
-
+    cohort_results = [
+        _cohort_section(name, rows, options, sections) for name, rows in _cohorts_of(frame)
+    ]
+    transfers = (
+        _threshold_transfers(frame, derivation_cohort, options, sections)
+        if derivation_cohort is not None
+        else []
+    )
     return to_jsonable(
         {
             "schema": REPORT_SCHEMA,
@@ -607,6 +477,213 @@ def study_report(
             "warnings": sections.warnings,
         }
     )
+
+
+@dataclass(frozen=True)
+class _ReportOptions:
+    """What every section of one report needs besides its rows."""
+
+    models: list[str]
+    tasks: list[str | None]
+    three_way: bool
+    target_fprs: list[float]
+    alpha: float
+    cluster: bool
+    n_boot: int
+    seed: int
+    include_mrmc: bool
+    curves: bool
+
+
+def _prepared_input(
+    ratings: pd.DataFrame,
+    *,
+    models: Sequence[str] | None,
+    tasks: Sequence[str] | None,
+    calls: bool | None,
+    cluster: bool,
+) -> tuple[pd.DataFrame, bool, list[str | None], list[str]]:
+    """Load and validate the whole table up front: bad input fails the report, not a section.
+
+    Returns the table, whether it is 3-way input, the tasks (``[None]`` for scores) and the
+    models (for 3-way input by default the readers whose rows carry probabilities, not calls).
+    """
+    frame = load_ratings(ratings)
+    three_way = has_three_way_calls(frame) if calls is None else bool(calls)
+    if calls and not has_three_way_calls(frame):
+        raise AnalysisInputError(
+            "3-way mode needs a 'reference' column and a 'call' column (or p_benign, p_meta, "
+            f"p_ene); found {list(frame.columns)}"
+        )
+    task_list: list[str | None]
+    if three_way:
+        three_way_tasks = list(tasks) if tasks else list(TASKS)
+        for task in three_way_tasks:
+            if task not in TASKS:
+                raise AnalysisInputError(f"unknown task {task!r}; choose from {list(TASKS)}")
+        if models is None:
+            has_call = (
+                frame["call"].notna() & (frame["call"].astype(str).str.strip() != "")
+                if "call" in frame.columns
+                else pd.Series(False, index=frame.index)
+            )
+            models = [str(reader) for reader in pd.unique(frame.loc[~has_call, "reader"])]
+        for task in three_way_tasks:
+            validate_ratings(task_ratings(frame, task=task), require_cluster=cluster)
+        task_list = list(three_way_tasks)
+    else:
+        if tasks:
+            raise AnalysisInputError("tasks apply to 3-way input (reference and call columns)")
+        task_list = [None]
+        frame = validate_ratings(frame, require_cluster=cluster)
+    model_list = [str(model) for model in (models or [])]
+    known_readers = {str(reader) for reader in frame["reader"].astype(str).str.strip()}
+    unknown = [model for model in model_list if model not in known_readers]
+    if unknown:
+        raise AnalysisInputError(f"model(s) {unknown} not found in column 'reader'")
+    return frame, three_way, task_list, model_list
+
+
+def _check_derivation_cohort(frame: pd.DataFrame, derivation_cohort: str | None) -> None:
+    if derivation_cohort is None:
+        return
+    if "cohort" not in frame.columns:
+        raise AnalysisInputError("derivation cohort given but there is no 'cohort' column")
+    known_cohorts = list(pd.unique(frame["cohort"].astype(str).str.strip()))
+    if derivation_cohort not in known_cohorts:
+        raise AnalysisInputError(
+            f"derivation cohort {derivation_cohort!r} not found; cohorts: {known_cohorts}"
+        )
+
+
+def _cohorts_of(frame: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
+    """Each cohort's rows, and all rows pooled when there are several cohorts."""
+    if "cohort" not in frame.columns:
+        return [(None, frame)]
+    cohort_labels = frame["cohort"].astype(str).str.strip()
+    names = list(pd.unique(cohort_labels))
+    cohorts: list[tuple[str | None, pd.DataFrame]] = [
+        (name, frame[cohort_labels == name]) for name in names
+    ]
+    if len(names) > 1:
+        cohorts.append((POOLED_COHORT, frame))
+    return cohorts
+
+
+def _cohort_section(
+    cohort_name: str | None,
+    cohort_frame: pd.DataFrame,
+    options: _ReportOptions,
+    sections: _Sections,
+) -> dict[str, Any]:
+    """One cohort: 3-way agreement (3-way input) and every task's sections."""
+    where_cohort = f"cohort {cohort_name!r}" if cohort_name is not None else "study"
+    cohort_out: dict[str, Any] = {"cohort": cohort_name}
+    if options.three_way:
+        cohort_out.update(
+            _three_way_agreement(
+                cohort_frame,
+                models=options.models,
+                alpha=options.alpha,
+                sections=sections,
+                where=where_cohort,
+            )
+        )
+    cohort_out["tasks"] = [
+        _task_section(cohort_frame, task, options, sections, where_cohort) for task in options.tasks
+    ]
+    return cohort_out
+
+
+def _task_section(
+    cohort_frame: pd.DataFrame,
+    task: str | None,
+    options: _ReportOptions,
+    sections: _Sections,
+    where_cohort: str,
+) -> dict[str, Any]:
+    """One task of one cohort: each modality's sections and the MRMC comparison of modalities."""
+    where_task = f"{where_cohort}, task {task}" if task else where_cohort
+    try:
+        binary = _task_table(
+            cohort_frame, task, three_way=options.three_way, cluster=options.cluster
+        )
+    except AnalysisInputError as exc:
+        sections.warnings.append(f"{where_task}: {exc}")
+        return {"task": task, "error": str(exc)}
+    modalities = (
+        [str(m) for m in pd.unique(binary.loc[~binary["reader"].isin(options.models), "modality"])]
+        if "modality" in binary.columns
+        else [None]
+    )
+    task_out: dict[str, Any] = {
+        "task": task,
+        "task_label": TASK_LABELS.get(task) if task else None,
+        "modalities": [],
+    }
+    for modality in modalities:
+        rows = _model_rows_for_modality(binary, modality, options.models)
+        where = f"{where_task}, modality {modality}" if modality else where_task
+        task_out["modalities"].append(
+            {
+                "modality": modality,
+                **_single_modality_sections(
+                    rows,
+                    models=options.models,
+                    task=task,
+                    three_way=options.three_way,
+                    target_fprs=options.target_fprs,
+                    alpha=options.alpha,
+                    cluster=options.cluster,
+                    n_boot=options.n_boot,
+                    seed=options.seed,
+                    curves=options.curves,
+                    sections=sections,
+                    where=where,
+                ),
+            }
+        )
+    if len(modalities) > 1 and options.include_mrmc:
+        readers_only = binary[~binary["reader"].isin(options.models)]
+        task_out["mrmc"] = sections.run(
+            f"{where_task} MRMC",
+            lambda: mrmc.or_analysis(readers_only, alpha=options.alpha).to_dict(),
+        )
+    return task_out
+
+
+def _threshold_transfers(
+    frame: pd.DataFrame,
+    derivation_cohort: str,
+    options: _ReportOptions,
+    sections: _Sections,
+) -> list[dict[str, Any]]:
+    """Each model's thresholds from the derivation cohort applied to every other cohort."""
+    labels = frame["cohort"].astype(str).str.strip()
+    transfers = []
+    for task in options.tasks:
+        for model in options.models:
+            transfers.append(
+                {
+                    "task": task,
+                    "model": model,
+                    "derivation_cohort": derivation_cohort,
+                    "validation": sections.run(
+                        f"threshold transfer {model} {task or ''}".strip(),
+                        lambda task=task, model=model: _transfer(
+                            frame,
+                            labels,
+                            task=task,
+                            model=model,
+                            derivation=derivation_cohort,
+                            three_way=options.three_way,
+                            target_fprs=options.target_fprs,
+                            alpha=options.alpha,
+                        ),
+                    ),
+                }
+            )
+    return transfers
 
 
 def _transfer(

@@ -21,6 +21,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from ._core import binary_truth, fast_delong
+from ._jsonable import JsonResult, confidence_level, constant
+from ._params import check_alpha
+from ._types import ArrayLike, LabelsLike
 from .data import validate_ratings
 from .delong import clustered_covariance, delong_covariance
 from .errors import AnalysisInputError
@@ -40,8 +43,8 @@ __all__ = [
 
 
 def check_binary_truth(
-    scores: np.ndarray | list[float],
-    truth: np.ndarray | list[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     who: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +86,7 @@ def check_binary_truth(
 
 
 @dataclass(frozen=True)
-class RocCurve:
+class RocCurve(JsonResult):
     """Empirical ROC curve at every distinct score (no intermediate point dropped).
 
     Attributes
@@ -137,19 +140,17 @@ class RocCurve:
         """Trapezoidal area under the curve (equals the Mann-Whitney AUC)."""
         return float(np.trapezoid(self.tpr, self.fpr))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; infinite thresholds become ``null``."""
-        return {
-            "thresholds": [None if not np.isfinite(t) else float(t) for t in self.thresholds],
-            "threshold_rule": "score >= threshold",
-            "fpr": self.fpr.tolist(),
-            "tpr": self.tpr.tolist(),
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-        }
+    JSON = (
+        "thresholds",  # the first is +inf (nobody positive): null in JSON
+        ("threshold_rule", constant("score >= threshold")),
+        "fpr",
+        "tpr",
+        "n_positive",
+        "n_negative",
+    )
 
 
-def roc_curve(scores: np.ndarray | list[float], truth: np.ndarray | list[int]) -> RocCurve:
+def roc_curve(scores: ArrayLike, truth: ArrayLike) -> RocCurve:
     """Empirical ROC curve with one point per distinct score (plus the point at ``inf``).
 
     Parameters
@@ -184,7 +185,7 @@ def roc_curve(scores: np.ndarray | list[float], truth: np.ndarray | list[int]) -
     )
 
 
-def roc_auc(scores: np.ndarray | list[float], truth: np.ndarray | list[int]) -> float:
+def roc_auc(scores: ArrayLike, truth: ArrayLike) -> float:
     """Empirical (Mann-Whitney) AUC, ties counted one half.
 
     Equals ``sklearn.metrics.roc_auc_score`` and pROC's ``auc()`` with direction ``"<"``.
@@ -197,7 +198,7 @@ def wald_interval(
     estimate: float, se: float, *, alpha: float = 0.05, clip: bool = True
 ) -> tuple[float, float]:
     """Wald interval ``estimate +/- z_{1-alpha/2} se``, clipped to [0, 1] when ``clip`` (pROC)."""
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not np.isfinite(se):
         return (float("nan"), float("nan"))
     half_width = float(norm.ppf(1.0 - alpha / 2.0)) * se
@@ -215,7 +216,7 @@ def logit_interval(auc: float, se: float, *, alpha: float = 0.05) -> tuple[float
     Press 2003, section 5.2.3). Stays inside (0, 1) and is asymmetric near 1, where the Wald interval
     overshoots. Undefined (NaN) when AUC is 0 or 1.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not (0.0 < auc < 1.0) or not np.isfinite(se):
         return (float("nan"), float("nan"))
     logit = np.log(auc / (1.0 - auc))
@@ -224,13 +225,8 @@ def logit_interval(auc: float, se: float, *, alpha: float = 0.05) -> tuple[float
     return (float(1.0 / (1.0 + np.exp(-lower))), float(1.0 / (1.0 + np.exp(-upper))))
 
 
-def _check_alpha(alpha: float) -> None:
-    if not (0.0 < alpha < 1.0):
-        raise AnalysisInputError(f"alpha must be between 0 and 1, got {alpha!r}")
-
-
 @dataclass(frozen=True)
-class AucEstimate:
+class AucEstimate(JsonResult):
     """AUC with its variance and confidence intervals.
 
     Attributes
@@ -265,28 +261,26 @@ class AucEstimate:
     n_clusters: int | None
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``ci95`` is the interval at the requested level)."""
-        return {
-            "auc": self.auc,
-            "se": self.se,
-            "variance": self.variance,
-            "ci95": list(self.ci),
-            "logit_ci95": list(self.logit_ci),
-            "confidence_level": 1.0 - self.alpha,
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-            "n_clusters": self.n_clusters,
-            "variance_method": self.method,
-        }
+    JSON = (
+        "auc",
+        "se",
+        "variance",
+        ("ci95", "ci"),
+        ("logit_ci95", "logit_ci"),
+        ("confidence_level", confidence_level),
+        "n_positive",
+        "n_negative",
+        "n_clusters",
+        ("variance_method", "method"),
+    )
 
 
 def auc_confidence_interval(
-    scores: np.ndarray | list[float],
-    truth: np.ndarray | list[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
-    clusters: np.ndarray | list[Any] | None = None,
+    clusters: LabelsLike | None = None,
 ) -> AucEstimate:
     """AUC, its variance and Wald (pROC) and logit confidence intervals.
 
@@ -306,7 +300,7 @@ def auc_confidence_interval(
     AucEstimate
     """
     score_array, truth_int = check_binary_truth(scores, truth)
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if clusters is None:
         covariance = delong_covariance(score_array, truth_int)
     else:
@@ -336,12 +330,14 @@ class ReaderAuc:
     modality: str | None
     estimate: AucEstimate
     curve: RocCurve | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self, *, logit_ci: bool = False) -> dict[str, Any]:
-        """Row of the ``roc`` command: reader, modality, counts, auc, se, ci95.
+        """Row of the ``roc`` command: reader, modality, counts, auc, se, variance, ci95.
 
         With ``logit_ci`` the ``ci95`` field holds the logit-transformed interval and
-        ``ci_method`` says so; ``curve`` (thresholds, fpr, tpr) is added when it was computed.
+        ``ci_method`` says so; ``curve`` (thresholds, fpr, tpr) is added when it was computed;
+        ``warnings`` lists what the caller should know (e.g. readers rated different cases).
         """
         estimate = self.estimate
         extra = {"curve": self.curve.to_dict()} if self.curve is not None else {}
@@ -352,12 +348,14 @@ class ReaderAuc:
             "n_negative": estimate.n_negative,
             "auc": estimate.auc,
             "se": estimate.se,
+            "variance": estimate.variance,
             "ci95": list(estimate.logit_ci if logit_ci else estimate.ci),
             "ci_method": "logit" if logit_ci else "wald_clipped",
             "wald_ci95": list(estimate.ci),
             "logit_ci95": list(estimate.logit_ci),
             "variance_method": estimate.method,
             "n_clusters": estimate.n_clusters,
+            "warnings": list(self.warnings),
             **extra,
         }
 
@@ -369,29 +367,50 @@ def roc_analysis(
     cluster: bool = False,
     readers: list[str] | None = None,
     curves: bool = False,
+    allow_different_cases: bool = False,
 ) -> list[ReaderAuc]:
     """AUC with CI for every reader (and modality) of a long ratings table.
 
-    Each reader is analysed on the cases it rated (readers need not share cases here; paired
-    comparisons check that). With ``cluster=True`` the table needs a ``cluster`` column and the
-    variance is Obuchowski's clustered estimator. With ``curves=True`` each result carries its
-    :class:`RocCurve` (every distinct threshold) for plotting.
+    Parameters
+    ----------
+    ratings : DataFrame
+        Long table (``case``, ``reader``, ``score``, ``truth``; optional ``modality``,
+        ``cluster``).
+    alpha : float
+        1 - confidence level.
+    cluster : bool
+        Require a ``cluster`` column and use Obuchowski's clustered variance (Obuchowski 1997)
+        instead of DeLong's (DeLong et al. 1988).
+    readers : list of str, optional
+        Readers to analyse (default: all).
+    curves : bool
+        Attach each reader's :class:`RocCurve` (every distinct threshold) for plotting.
+    allow_different_cases : bool
+        Readers of one modality must have rated the same cases, so that their AUCs describe the
+        same case mix; otherwise :class:`AnalysisInputError` names the readers and their case
+        counts. With ``True`` each reader is analysed on the cases it rated and every result
+        carries a warning saying so.
 
     Returns
     -------
     list of ReaderAuc
-        In order of first appearance of modality, then reader.
+        In order of first appearance of modality, then reader: AUC, SE, variance, Wald and logit
+        intervals, counts, variance method, warnings.
     """
     frame = validate_ratings(ratings, require_cluster=cluster)
     has_modality = "modality" in frame.columns
+    if readers is not None:
+        missing = [reader for reader in readers if reader not in set(frame["reader"])]
+        if missing:
+            raise AnalysisInputError(f"reader(s) {missing} not found in the ratings")
+        frame = frame[frame["reader"].isin(readers)]
+    warnings = _different_case_sets(frame, has_modality, allow=allow_different_cases)
     results: list[ReaderAuc] = []
     group_keys = ["modality", "reader"] if has_modality else ["reader"]
     for key, group in frame.groupby(group_keys, sort=False):
         key_tuple = key if isinstance(key, tuple) else (key,)
         modality = str(key_tuple[0]) if has_modality else None
         reader = str(key_tuple[-1])
-        if readers is not None and reader not in readers:
-            continue
         who = f"reader {reader!r}" + (f" (modality {modality!r})" if modality else "")
         scores, truth = check_binary_truth(
             group["score"].to_numpy(), group["truth"].to_numpy(), who=who
@@ -407,11 +426,34 @@ def roc_analysis(
                 modality=modality,
                 estimate=estimate,
                 curve=roc_curve(scores, truth) if curves else None,
+                warnings=tuple(warnings),
             )
         )
-    if readers is not None:
-        found = {result.reader for result in results}
-        missing = [reader for reader in readers if reader not in found]
-        if missing:
-            raise AnalysisInputError(f"reader(s) {missing} not found in the ratings")
     return results
+
+
+def _different_case_sets(frame: pd.DataFrame, has_modality: bool, *, allow: bool) -> list[str]:
+    """Refuse (or, with ``allow``, describe) readers of one modality who rated different cases."""
+    groups = frame.groupby("modality", sort=False) if has_modality else [(None, frame)]
+    problems = []
+    for modality, rows in groups:
+        case_sets = {
+            str(reader): frozenset(cases)
+            for reader, cases in rows.groupby("reader", sort=False)["case"]
+        }
+        all_cases = frozenset().union(*case_sets.values())
+        if all(cases == all_cases for cases in case_sets.values()):
+            continue
+        counts = ", ".join(f"{reader!r} {len(cases)}" for reader, cases in case_sets.items())
+        where = f" in modality {modality!r}" if has_modality else ""
+        problems.append(
+            f"readers rated different cases{where} ({len(all_cases)} cases in all; cases rated: "
+            f"{counts})"
+        )
+    if problems and not allow:
+        raise AnalysisInputError(
+            "; ".join(problems) + ": AUCs on different cases are not comparable; pass "
+            "allow_different_cases=True (command line: --allow-different-cases) to analyse each "
+            "reader on its own cases"
+        )
+    return [problem + "; each reader is analysed on the cases it rated" for problem in problems]

@@ -20,14 +20,17 @@ B and C describe points between observed thresholds (no real cut-off achieves th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binom, chi2, norm
 
+from ._jsonable import JsonResult, Merge, constant
+from ._params import check_alpha
+from ._types import ArrayLike
 from .data import validate_ratings
 from .errors import AnalysisInputError
 from .roc import RocCurve, check_binary_truth, roc_curve
@@ -57,15 +60,6 @@ __all__ = [
 DEFAULT_TARGET_FPRS: tuple[float, ...] = (0.05, 0.10, 0.15, 0.20, 0.30)
 
 
-def _check_alpha(alpha: float) -> None:
-    if not (0.0 < alpha < 1.0):
-        raise AnalysisInputError(f"alpha must be between 0 and 1, got {alpha!r}")
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
-
-
 def wilson_interval(successes: int, total: int, *, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion.
 
@@ -73,7 +67,7 @@ def wilson_interval(successes: int, total: int, *, alpha: float = 0.05) -> tuple
     1927;22:209-212 (``statsmodels.stats.proportion.proportion_confint(method="wilson")``). Stays in
     [0, 1] and behaves at 0/n and n/n, unlike the Wald interval. (NaN, NaN) when ``total`` is 0.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if total < 0 or successes < 0 or successes > total:
         raise AnalysisInputError(f"need 0 <= successes <= total, got {successes} of {total}")
     if total == 0:
@@ -89,7 +83,7 @@ def wilson_interval(successes: int, total: int, *, alpha: float = 0.05) -> tuple
 
 
 @dataclass(frozen=True)
-class Proportion:
+class Proportion(JsonResult):
     """A proportion with its counts and Wilson interval.
 
     Attributes
@@ -117,18 +111,16 @@ class Proportion:
             ci=wilson_interval(int(numerator), int(denominator), alpha=alpha),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "estimate": self.estimate,
-            "numerator": self.numerator,
-            "denominator": self.denominator,
-            "ci95": list(self.ci),
-        }
+    JSON = (
+        "estimate",
+        "numerator",
+        "denominator",
+        ("ci95", "ci"),
+    )
 
 
 @dataclass(frozen=True)
-class OperatingPoint:
+class OperatingPoint(JsonResult):
     """Confusion counts and derived rates at one threshold (``score >= threshold`` is positive).
 
     Attributes
@@ -161,23 +153,33 @@ class OperatingPoint:
         """False-positive rate fp / (fp + tn)."""
         return 1.0 - self.specificity.estimate
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (infinite thresholds become ``null``; ``rule`` says how to apply it)."""
-        return {
-            "threshold": _finite_or_none(self.threshold),
-            "threshold_midpoint": _finite_or_none(self.threshold_midpoint),
-            "rule": "score >= threshold",
-            "tp": self.tp,
-            "fp": self.fp,
-            "tn": self.tn,
-            "fn": self.fn,
-            "fpr": self.fpr,
-            "sensitivity": self.sensitivity.to_dict(),
-            "specificity": self.specificity.to_dict(),
-            "accuracy": self.accuracy.to_dict(),
-            "ppv": self.ppv.to_dict(),
-            "npv": self.npv.to_dict(),
-        }
+    # JSON has no infinity: an infinite threshold / threshold_midpoint is written null and
+    # threshold_infinite / threshold_midpoint_infinite say which one it is, "+inf" (nobody is
+    # called positive) or "-inf" (everybody is; midpoint only); null for a finite threshold.
+    JSON = (
+        "threshold",
+        ("threshold_infinite", lambda self: _infinity_marker(self.threshold)),
+        "threshold_midpoint",
+        ("threshold_midpoint_infinite", lambda self: _infinity_marker(self.threshold_midpoint)),
+        ("rule", constant("score >= threshold")),
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+        "fpr",
+        "sensitivity",
+        "specificity",
+        "accuracy",
+        "ppv",
+        "npv",
+    )
+
+
+def _infinity_marker(value: float) -> str | None:
+    """``"+inf"`` / ``"-inf"`` for an infinite threshold, None for a finite one (strict JSON)."""
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return None
 
 
 def _point_from_counts(
@@ -219,8 +221,8 @@ def _curve_point(curve: RocCurve, index: int, alpha: float) -> OperatingPoint:
 
 
 def operating_point(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     threshold: float,
     alpha: float = 0.05,
@@ -230,7 +232,7 @@ def operating_point(
     The threshold need not be an observed score: it can come from another cohort (seed 003 fixed
     cut-offs on the training set and applied them to the test sets; see :func:`transfer_threshold`).
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     score_array, truth_int = check_binary_truth(scores, truth)
     threshold = float(threshold)
     if np.isnan(threshold):
@@ -253,7 +255,7 @@ def operating_point(
 
 
 @dataclass(frozen=True)
-class YoudenPoint:
+class YoudenPoint(JsonResult):
     """Operating point maximising Youden's J = sensitivity + specificity - 1.
 
     Youden WJ. Index for rating diagnostic tests. Cancer 1950;3:32-35.
@@ -281,21 +283,19 @@ class YoudenPoint:
     optimal_thresholds: list[float]
     criterion: str = "youden"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "criterion": self.criterion,
-            "j": self.j,
-            "sensitivity_plus_specificity": self.sensitivity_plus_specificity,
-            "n_optimal_points": self.n_optimal_points,
-            "optimal_thresholds": [_finite_or_none(t) for t in self.optimal_thresholds],
-            **self.point.to_dict(),
-        }
+    JSON = (
+        "criterion",
+        "j",
+        "sensitivity_plus_specificity",
+        "n_optimal_points",
+        "optimal_thresholds",
+        Merge("point"),
+    )
 
 
 def youden_threshold(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
 ) -> YoudenPoint:
@@ -305,7 +305,7 @@ def youden_threshold(
     tied threshold, and all tied thresholds are listed. Matches pROC
     ``coords(roc, "best", best.method = "youden")`` when the optimum is unique.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     curve = roc_curve(scores, truth)
     m, n = curve.n_positive, curve.n_negative
     scaled_j = (
@@ -325,8 +325,8 @@ def youden_threshold(
 
 
 def closest_to_top_left(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     alpha: float = 0.05,
 ) -> YoudenPoint:
@@ -335,7 +335,7 @@ def closest_to_top_left(
     Returned as a :class:`YoudenPoint` with ``criterion = "closest_topleft"`` (``j`` is the J of the
     chosen point). Ties found exactly, highest threshold first.
     """
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     curve = roc_curve(scores, truth)
     m, n = curve.n_positive, curve.n_negative
     false_negatives = m - curve.true_positives.astype(np.int64)
@@ -360,7 +360,7 @@ def closest_to_top_left(
 
 
 @dataclass(frozen=True)
-class FprOperatingPoint:
+class FprOperatingPoint(JsonResult):
     """Operating point for a target false-positive rate.
 
     Attributes
@@ -380,15 +380,16 @@ class FprOperatingPoint:
     sensitivity_interpolated: float
     sensitivity_envelope_interpolated: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "target_fpr": self.target_fpr,
-            "definition": "step: highest sensitivity with FPR <= target, observed threshold",
-            **self.point.to_dict(),
-            "sensitivity_interpolated_pROC": self.sensitivity_interpolated,
-            "sensitivity_interpolated_envelope": self.sensitivity_envelope_interpolated,
-        }
+    JSON = (
+        "target_fpr",
+        (
+            "definition",
+            constant("step: highest sensitivity with FPR <= target, observed threshold"),
+        ),
+        Merge("point"),
+        ("sensitivity_interpolated_pROC", "sensitivity_interpolated"),
+        ("sensitivity_interpolated_envelope", "sensitivity_envelope_interpolated"),
+    )
 
 
 def _fpr_point(curve: RocCurve, target_fpr: float, alpha: float) -> FprOperatingPoint:
@@ -415,32 +416,32 @@ def _fpr_point(curve: RocCurve, target_fpr: float, alpha: float) -> FprOperating
 
 
 def threshold_at_fpr(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     target_fpr: float,
     alpha: float = 0.05,
 ) -> FprOperatingPoint:
     """Operating point at a target false-positive rate (definitions A, B, C; A is primary)."""
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     return _fpr_point(roc_curve(scores, truth), float(target_fpr), alpha)
 
 
 def thresholds_at_fprs(
-    scores: np.ndarray | Sequence[float],
-    truth: np.ndarray | Sequence[int],
+    scores: ArrayLike,
+    truth: ArrayLike,
     *,
     target_fprs: Sequence[float] = DEFAULT_TARGET_FPRS,
     alpha: float = 0.05,
 ) -> list[FprOperatingPoint]:
     """:func:`threshold_at_fpr` for several targets (default 5, 10, 15, 20, 30%)."""
-    _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     curve = roc_curve(scores, truth)
     return [_fpr_point(curve, float(target), alpha) for target in target_fprs]
 
 
 @dataclass(frozen=True)
-class ThresholdTransfer:
+class ThresholdTransfer(JsonResult):
     """A threshold chosen on one cohort and applied unchanged to another (seed 003's practice).
 
     Attributes
@@ -458,21 +459,19 @@ class ThresholdTransfer:
     derivation: OperatingPoint
     validation: OperatingPoint
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "rule": self.rule,
-            "threshold": _finite_or_none(self.threshold),
-            "derivation": self.derivation.to_dict(),
-            "validation": self.validation.to_dict(),
-        }
+    JSON = (
+        "rule",
+        "threshold",
+        "derivation",
+        "validation",
+    )
 
 
 def transfer_threshold(
-    derivation_scores: np.ndarray | Sequence[float],
-    derivation_truth: np.ndarray | Sequence[int],
-    validation_scores: np.ndarray | Sequence[float],
-    validation_truth: np.ndarray | Sequence[int],
+    derivation_scores: ArrayLike,
+    derivation_truth: ArrayLike,
+    validation_scores: ArrayLike,
+    validation_truth: ArrayLike,
     *,
     target_fpr: float | None = None,
     alpha: float = 0.05,
@@ -499,7 +498,7 @@ def transfer_threshold(
 
 
 @dataclass(frozen=True)
-class McNemarResult:
+class McNemarResult(JsonResult):
     """McNemar's test for paired proportions (e.g. two readers' sensitivities on the same cases).
 
     McNemar Q. Note on the sampling error of the difference between correlated proportions or
@@ -539,28 +538,26 @@ class McNemarResult:
     p_value: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "n_pairs": self.n_pairs,
-            "both_correct": self.both_correct,
-            "only_a_correct": self.only_a_correct,
-            "only_b_correct": self.only_b_correct,
-            "both_wrong": self.both_wrong,
-            "proportion_a": self.proportion_a,
-            "proportion_b": self.proportion_b,
-            "difference": self.proportion_a - self.proportion_b,
-            "statistic_chi2_cc": self.statistic,
-            "p_value_chi2_cc": self.p_value_chi2,
-            "p_value_exact": self.p_value_exact,
-            "p_value": self.p_value,
-            "method": self.method,
-        }
+    JSON = (
+        "n_pairs",
+        "both_correct",
+        "only_a_correct",
+        "only_b_correct",
+        "both_wrong",
+        "proportion_a",
+        "proportion_b",
+        ("difference", lambda self: self.proportion_a - self.proportion_b),
+        ("statistic_chi2_cc", "statistic"),
+        ("p_value_chi2_cc", "p_value_chi2"),
+        "p_value_exact",
+        "p_value",
+        "method",
+    )
 
 
 def mcnemar_test(
-    correct_a: np.ndarray | Sequence[bool],
-    correct_b: np.ndarray | Sequence[bool],
+    correct_a: ArrayLike,
+    correct_b: ArrayLike,
     *,
     method: str = "exact",
 ) -> McNemarResult:
@@ -614,9 +611,9 @@ def mcnemar_test(
 
 
 def mcnemar_sensitivity_specificity(
-    called_positive_a: np.ndarray | Sequence[bool],
-    called_positive_b: np.ndarray | Sequence[bool],
-    truth: np.ndarray | Sequence[int],
+    called_positive_a: ArrayLike,
+    called_positive_b: ArrayLike,
+    truth: ArrayLike,
     *,
     method: str = "exact",
 ) -> dict[str, McNemarResult]:
@@ -640,7 +637,7 @@ def mcnemar_sensitivity_specificity(
 
 
 @dataclass(frozen=True)
-class ReaderThresholds:
+class ReaderThresholds(JsonResult):
     """Youden and fixed-FPR operating points of one reader (or model) in one modality."""
 
     reader: str
@@ -650,16 +647,14 @@ class ReaderThresholds:
     youden: YoudenPoint
     fpr_points: list[FprOperatingPoint]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (one entry of the ``thresholds`` command)."""
-        return {
-            "reader": self.reader,
-            "modality": self.modality,
-            "n_positive": self.n_positive,
-            "n_negative": self.n_negative,
-            "youden": self.youden.to_dict(),
-            "fixed_fpr": [point.to_dict() for point in self.fpr_points],
-        }
+    JSON = (
+        "reader",
+        "modality",
+        "n_positive",
+        "n_negative",
+        "youden",
+        ("fixed_fpr", "fpr_points"),
+    )
 
 
 def threshold_analysis(

@@ -1,9 +1,9 @@
 """Fixtures for the statistics engine's tests: the reference data set and its tolerances.
 
-Reference data (``expected.json`` and the CSV data sets) are located by the environment variable
-``READERSTUDY_REFERENCE_DATA``, defaulting to ``<repository root>/../shared/reference-data`` (CI
-runs in a fresh clone with ``shared/`` beside it). Tests that need them are skipped, saying why,
-when the folder is missing.
+Reference data (``expected.json`` and the CSV data sets) live in the repository, in
+``tests/data/reference/`` (provenance in its README.md). This module is their only loader. A
+missing or unreadable reference file FAILS the test that needs it (never a skip): a clone that
+lacks them is broken, not partially tested.
 
 These tests need no Django. With pytest-django loaded (the repository's configuration) they run as
 any other test; with ``-p no:django`` the ``settings`` fixture that ``tests/conftest.py``'s autouse
@@ -12,36 +12,38 @@ fixtures request is replaced by a stand-in.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-
-
-def reference_dir() -> Path:
-    """Folder holding ``expected.json`` and the reference CSV files."""
-    configured = os.environ.get("READERSTUDY_REFERENCE_DATA")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return (REPOSITORY_ROOT.parent / "shared" / "reference-data").resolve()
+REFERENCE_DIR = REPOSITORY_ROOT / "tests" / "data" / "reference"
 
 
 def reference_path(name: str) -> Path:
-    """Path of one reference file; skips the calling test if it is missing."""
-    path = reference_dir() / name
+    """Path of one reference file in ``tests/data/reference``; fails the calling test if missing."""
+    path = REFERENCE_DIR / name
     if not path.is_file():
-        pytest.skip(
-            f"reference data {path} not found (set READERSTUDY_REFERENCE_DATA to the folder "
-            "holding expected.json)"
-        )
+        pytest.fail(f"reference data file {path} is missing from the repository", pytrace=False)
     return path
+
+
+@functools.cache
+def _read_table(name: str) -> pd.DataFrame:
+    return pd.read_csv(reference_path(name))
+
+
+def reference_table(name: str) -> pd.DataFrame:
+    """A reference CSV as a DataFrame (read once per session; each call gets its own copy)."""
+    return _read_table(name).copy()
 
 
 @dataclass(frozen=True)
@@ -106,17 +108,29 @@ class Reference:
         )
 
 
-@pytest.fixture(scope="session")
-def reference() -> Reference:
-    """The reference values (``expected.json``), or skip when the folder is not available."""
+@functools.cache
+def load_reference() -> Reference:
+    """``expected.json`` parsed once per session."""
     path = reference_path("expected.json")
     return Reference(json.loads(path.read_text(encoding="utf-8")), path.parent)
 
 
 @pytest.fixture(scope="session")
-def reference_file() -> Any:
-    """Function ``name -> Path`` to a reference CSV (skips if missing)."""
+def reference() -> Reference:
+    """The reference values (``expected.json``)."""
+    return load_reference()
+
+
+@pytest.fixture(scope="session")
+def reference_file() -> Callable[[str], Path]:
+    """Function ``name -> Path`` to a reference file (fails the test if missing)."""
     return reference_path
+
+
+@pytest.fixture(scope="session")
+def reference_frame() -> Callable[[str], pd.DataFrame]:
+    """Function ``name -> DataFrame`` of a reference CSV, parsed once per session, copied per call."""
+    return reference_table
 
 
 class _SettingsStandIn:

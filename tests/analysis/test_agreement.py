@@ -24,18 +24,18 @@ from analysis import (
 from analysis.agreement import _fleiss_point
 
 
-def _diagnoses_long(reference_file) -> pd.DataFrame:
-    frame = pd.read_csv(reference_file("fleiss_diagnoses_long.csv"))
+def _diagnoses_long(reference_frame) -> pd.DataFrame:
+    frame = reference_frame("fleiss_diagnoses_long.csv")
     return frame.rename(columns={"subject": "case", "rater": "reader", "category_code": "call"})
 
 
-def test_fleiss_diagnoses_matches_irr(reference, reference_file):
+def test_fleiss_diagnoses_matches_irr(reference, reference_frame):
     # Source: irr 0.84.1 kappam.fleiss(diagnoses), exact = TRUE (Conger) and detail = TRUE
     # (category-wise), cran/irr @ 3229aa5 (R 4.2.2); Randolph from statsmodels 0.15.0
     # fleiss_kappa(method = "randolph"). Tolerance "full"; p (underflows to 0 in R) abs 1e-12.
     case_id = "fleiss.diagnoses"
     expected = reference[case_id]["expected"]
-    result = fleiss_kappa_from_ratings(_diagnoses_long(reference_file))
+    result = fleiss_kappa_from_ratings(_diagnoses_long(reference_frame))
     reference.assert_close(case_id, "kappa", result.kappa)
     reference.assert_close(case_id, "se0", result.se0)
     reference.assert_close(case_id, "z", result.z)
@@ -50,24 +50,24 @@ def test_fleiss_diagnoses_matches_irr(reference, reference_file):
         reference.assert_close(case_id, "category_z", item.z, z)
 
 
-def test_fleiss_diagnoses_first_four_raters_matches_irr(reference, reference_file):
+def test_fleiss_diagnoses_first_four_raters_matches_irr(reference, reference_frame):
     # Source: irr 0.84.1 kappam.fleiss(diagnoses[, 1:4]) ("full").
     case_id = "fleiss.diagnoses"
-    ratings = _diagnoses_long(reference_file)
+    ratings = _diagnoses_long(reference_frame)
     result = fleiss_kappa_from_ratings(ratings, readers=["1", "2", "3", "4"])
     reference.assert_close(case_id, "kappa_raters_1_to_4", result.kappa)
     reference.assert_close(case_id, "z_raters_1_to_4", result.z)
 
 
 @pytest.mark.parametrize("source", ["counts", "wide"])
-def test_fleiss_diagnoses_from_other_layouts(reference, reference_file, source):
+def test_fleiss_diagnoses_from_other_layouts(reference, reference_frame, source):
     # Same irr 0.84.1 reference from the alternative inputs named in expected.json (alt_inputs).
     case_id = "fleiss.diagnoses"
     if source == "counts":
-        table = pd.read_csv(reference_file("fleiss_diagnoses_counts.csv"))
+        table = reference_frame("fleiss_diagnoses_counts.csv")
         counts = table[[f"cat{i}" for i in range(1, 6)]].to_numpy()
     else:
-        wide = pd.read_csv(reference_file("fleiss_diagnoses_wide.csv"))
+        wide = reference_frame("fleiss_diagnoses_wide.csv")
         long = wide.melt(id_vars="subject", var_name="reader", value_name="call")
         counts, _ = category_counts(long.rename(columns={"subject": "case"}))
     result = fleiss_kappa(counts)
@@ -75,12 +75,12 @@ def test_fleiss_diagnoses_from_other_layouts(reference, reference_file, source):
     reference.assert_close(case_id, "se0", result.se0)
 
 
-def test_fleiss_wikipedia_example_matches_irr(reference, reference_file):
+def test_fleiss_wikipedia_example_matches_irr(reference, reference_frame):
     # Source: irr 0.84.1 on the count table of statsmodels test_inter_rater.py (Wikipedia
     # example, 10 subjects x 14 ratings); "full".
     case_id = "fleiss.wikipedia_example"
     expected = reference[case_id]["expected"]
-    table = pd.read_csv(reference_file("fleiss_wikipedia_counts.csv"))
+    table = reference_frame("fleiss_wikipedia_counts.csv")
     result = fleiss_kappa(table[[f"cat{i}" for i in range(1, 6)]].to_numpy())
     reference.assert_close(case_id, "kappa", result.kappa)
     reference.assert_close(case_id, "se0", result.se0)
@@ -110,8 +110,8 @@ def test_fleiss_matches_statsmodels_on_random_tables():
         )
 
 
-def test_gwet_standard_error_is_close_to_jackknife(reference_file):
-    counts, _ = category_counts(_diagnoses_long(reference_file))
+def test_gwet_standard_error_is_close_to_jackknife(reference_frame):
+    counts, _ = category_counts(_diagnoses_long(reference_frame))
     result = fleiss_kappa(counts)
     n = counts.shape[0]
     leave_one_out = np.array([_fleiss_point(np.delete(counts, i, axis=0))[0] for i in range(n)])
@@ -121,8 +121,8 @@ def test_gwet_standard_error_is_close_to_jackknife(reference_file):
     assert result.ci_method == "gwet_t"
 
 
-def test_bootstrap_interval_is_seeded(reference_file):
-    ratings = _diagnoses_long(reference_file)
+def test_bootstrap_interval_is_seeded(reference_frame):
+    ratings = _diagnoses_long(reference_frame)
     first = fleiss_kappa_from_ratings(ratings, ci_method="bootstrap", n_boot=300, seed=4)
     again = fleiss_kappa_from_ratings(ratings, ci_method="bootstrap", n_boot=300, seed=4)
     assert first.ci == again.ci
@@ -172,8 +172,8 @@ def test_cohen_kappa_matches_statsmodels_and_sklearn(weights):
     assert result.se0 == pytest.approx(reference.std_kappa0, rel=1e-10)
 
 
-def test_pairwise_cohen_kappa_lists_every_pair(reference_file):
-    pairs = pairwise_cohen_kappa(_diagnoses_long(reference_file))
+def test_pairwise_cohen_kappa_lists_every_pair(reference_frame):
+    pairs = pairwise_cohen_kappa(_diagnoses_long(reference_frame))
     assert len(pairs) == 15
     assert (pairs[0].a, pairs[0].b) == ("1", "2")
 
@@ -199,3 +199,48 @@ def test_confusion_matrices_per_reader():
     matrices = confusion_matrices(ratings)
     assert [m.reader for m in matrices] == ["A", "B"]
     assert matrices[1].matrix[0].tolist() == [0, 1, 0]
+
+
+def _pair_missing_a_middle_category() -> pd.DataFrame:
+    # A 1-5 rating scale. Readers A and B never use 3 or 4; C uses every level. On the table's
+    # scale 1-2-5 are positions 0, 1, 4 of 5; on the pair's own scale 0, 1, 2 of 3, so the
+    # weights are not proportional and weighted kappa differs. (With a 3-level scale such as
+    # benign / metastasis / ENE the two conventions always agree: a pair missing one level is
+    # left with a single kind of disagreement.)
+    calls = {
+        "A": [1, 1, 2, 5, 5, 2, 1, 5, 2, 1, 5, 2],
+        "B": [1, 2, 2, 5, 2, 2, 5, 5, 1, 1, 5, 1],
+        "C": [1, 2, 3, 4, 5, 3, 4, 5, 2, 1, 4, 3],
+    }
+    return pd.DataFrame(
+        [
+            {"case": case, "reader": reader, "call": call}
+            for reader, values in calls.items()
+            for case, call in enumerate(values)
+        ]
+    )
+
+
+@pytest.mark.parametrize("weights", ["linear", "quadratic"])
+def test_pairwise_weighted_kappa_table_scale_is_sklearn_with_labels(weights):
+    ratings = _pair_missing_a_middle_category()
+    a = ratings[ratings.reader == "A"]["call"].tolist()
+    b = ratings[ratings.reader == "B"]["call"].tolist()
+    (table_pair, *_) = pairwise_cohen_kappa(ratings, weights=weights)
+    (own_pair, *_) = pairwise_cohen_kappa(ratings, weights=weights, category_scale="pair")
+    assert (table_pair.a, table_pair.b) == ("A", "B")
+    with_labels = cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights=weights)
+    without_labels = cohen_kappa_score(a, b, weights=weights)
+    assert table_pair.kappa == pytest.approx(with_labels, abs=1e-12)
+    assert own_pair.kappa == pytest.approx(without_labels, abs=1e-12)
+    assert abs(with_labels - without_labels) > 1e-3  # the two conventions really differ here
+
+
+def test_pairwise_unweighted_kappa_does_not_depend_on_the_scale():
+    ratings = _pair_missing_a_middle_category()
+    table_scale = pairwise_cohen_kappa(ratings)
+    pair_scale = pairwise_cohen_kappa(ratings, category_scale="pair")
+    for first, second in zip(table_scale, pair_scale, strict=True):
+        assert first.kappa == pytest.approx(second.kappa, abs=1e-12)
+    with pytest.raises(AnalysisInputError, match="category_scale must be"):
+        pairwise_cohen_kappa(ratings, category_scale="mine")

@@ -275,3 +275,19 @@ def test_input_errors_name_the_bad_value():
         decision_curve([0, 1], [0.2, 0.3], thresholds=[0.5, 1.0])
     with pytest.raises(AnalysisInputError, match="strategy"):
         reliability_curve([0, 1], [0.2, 0.3], strategy="kmeans")
+
+
+def test_score_that_is_not_a_probability_names_data_row_reader_and_case():
+    ratings = pd.DataFrame(
+        {
+            "case": ["a", "b", "c", "a", "b", "c"],
+            "reader": ["R1"] * 3 + ["M"] * 3,
+            "score": [1, 2, 0, 0.2, 1.7, 0.4],
+            "truth": [0, 1, 0, 0, 1, 0],
+        }
+    )
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"column 'score': 1.7 at data row 5 \(reader 'M', case 'b'\) is not a probability",
+    ):
+        calibration_analysis(ratings, reader="M")

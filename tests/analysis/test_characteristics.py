@@ -319,7 +319,7 @@ def test_input_errors():
         characteristics_table(frame, group="cohort", categorical=["nope"])
     bad = frame.astype({"age": object})
     bad.loc[bad.index[3], "age"] = "sixty"
-    with pytest.raises(AnalysisInputError, match="'age': 'sixty' at row 4"):
+    with pytest.raises(AnalysisInputError, match="'age': 'sixty' at data row 4"):
         characteristics_table(bad, group="cohort", continuous=["age"])
     with pytest.raises(AnalysisInputError, match="only 1 group"):
         characteristics_table(frame[frame.cohort == "internal"], group="cohort", continuous=["age"])

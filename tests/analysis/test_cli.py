@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from analysis.cli import main
 
@@ -19,8 +20,8 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def asah_long(tmp_path, reference_file) -> Path:
-    frame = pd.read_csv(reference_file("aSAH.csv"))
+def asah_long(tmp_path, reference_frame) -> Path:
+    frame = reference_frame("aSAH.csv")
     rows = [
         {
             "case": row.case_id,
@@ -146,8 +147,8 @@ def test_thresholds_json_and_csv(capsys, asah_long):
     assert {"reader", "criterion", "threshold", "sensitivity.estimate", "tp"} <= set(rows[0])
 
 
-def test_kappa_json_schema(capsys, tmp_path, reference_file):
-    frame = pd.read_csv(reference_file("fleiss_diagnoses_long.csv")).rename(
+def test_kappa_json_schema(capsys, tmp_path, reference_frame):
+    frame = reference_frame("fleiss_diagnoses_long.csv").rename(
         columns={"subject": "case", "rater": "reader", "category_code": "call"}
     )
     path = tmp_path / "calls.csv"
@@ -180,9 +181,9 @@ def test_roc_on_three_way_input_needs_a_task(capsys, three_way_csv):
     assert [row["reader"] for row in json.loads(out)["results"]] == ["R1", "R2", "R3", "AI"]
 
 
-def test_mrmc_delegates_to_analysis_mrmc(capsys, tmp_path, reference_file):
+def test_mrmc_delegates_to_analysis_mrmc(capsys, tmp_path, reference_frame):
     pytest.importorskip("analysis.mrmc")
-    frame = pd.read_csv(reference_file("mrmc_vandyke_long.csv")).rename(columns={"rating": "score"})
+    frame = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
     path = tmp_path / "vandyke.csv"
     frame.to_csv(path, index=False)
     code, out, _ = run(capsys, "mrmc", "--input", path)
@@ -241,14 +242,14 @@ def test_output_file(capsys, asah_long, tmp_path):
         (
             "case,reader,score,truth\n1,A,0.1,0\n2,A,0.3,7\n",
             ["roc"],
-            "'truth' must be 0 or 1: '7' at row 2",
+            "'truth' must be 0 or 1: '7' at data row 2",
         ),
         (
             "case,reader,score,truth\n1,A,0.1,0\n2,A,0.3,\n",
             ["roc"],
-            "'truth': missing value at row 2",
+            "'truth': missing value at data row 2",
         ),
-        ("case,reader,score,truth\n1,A,x,0\n", ["roc"], "column 'score': 'x' at row 1"),
+        ("case,reader,score,truth\n1,A,x,0\n", ["roc"], "column 'score': 'x' at data row 1"),
         (
             "case,reader,score,truth\n1,A,0.1,0\n2,A,0.3,0\n",
             ["roc"],
@@ -306,3 +307,102 @@ def test_roc_curve_points_on_request(capsys, asah_long):
     assert curve["fpr"][0] == 0.0 and curve["tpr"][-1] == 1.0
     code, out, _ = run(capsys, "roc", "--input", asah_long, "--curve", "--format", "csv")
     assert "curve" not in out.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["roc", "--task", "ene"], ["kappa"], ["kappa", "--task", "metastasis"]],
+)
+def test_bad_call_in_three_way_input_names_its_data_row_reader_and_case(
+    capsys, tmp_path, arguments
+):
+    # Model rows first: the bad call is data row 4 of the file (line 5), the second reader row.
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "case,reader,reference,call,p_benign,p_meta,p_ene\n"
+        "a,AI,benign,,0.6,0.3,0.1\n"
+        "b,AI,metastasis,,0.3,0.5,0.2\n"
+        "a,R1,benign,benign,,,\n"
+        "b,R1,metastasis,maybe,,,\n"
+        "a,R2,benign,benign,,,\n"
+        "b,R2,metastasis,ene,,,\n"
+    )
+    code, out, err = run(capsys, arguments[0], "--input", path, *arguments[1:])
+    assert code == 2 and out == ""
+    assert "'maybe' at data row 4 (reader 'R1', case 'b')" in err
+
+
+def test_kappa_pair_categories_flag(capsys, tmp_path):
+    # 1-5 scale; A and B never use 3 or 4, C does. Linear weights on the table's scale (default)
+    # equal scikit-learn with labels=[1..5]; --pair-categories pair equals it without labels.
+    a = [1, 1, 2, 5, 5, 2, 1, 5, 2, 1, 5, 2]
+    b = [1, 2, 2, 5, 2, 2, 5, 5, 1, 1, 5, 1]
+    c = [1, 2, 3, 4, 5, 3, 4, 5, 2, 1, 4, 3]
+    path = tmp_path / "calls.csv"
+    lines = ["case,reader,call"] + [
+        f"{case},{reader},{call}"
+        for reader, calls in (("A", a), ("B", b), ("C", c))
+        for case, call in enumerate(calls)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    expected = {
+        "table": cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="linear"),
+        "pair": cohen_kappa_score(a, b, weights="linear"),
+    }
+    assert abs(expected["table"] - expected["pair"]) > 1e-3
+    for scale, kappa in expected.items():
+        code, out, _ = run(
+            capsys, "kappa", "--input", path, "--pairwise", "--weights", "linear",
+            "--pair-categories", scale,
+        )  # fmt: skip
+        assert code == 0
+        document = json.loads(out)
+        assert document["pairwise_category_scale"] == scale
+        assert document["pairwise_cohen_kappa"][0]["kappa"] == pytest.approx(kappa, abs=1e-12)
+
+
+def test_roc_refuses_readers_with_different_cases_unless_allowed(capsys, tmp_path):
+    path = tmp_path / "uneven.csv"
+    path.write_text(
+        "case,reader,score,truth\nc1,A,0.1,0\nc2,A,0.8,1\nc3,A,0.3,0\nc1,B,0.2,0\nc2,B,0.9,1\n"
+    )
+    code, out, err = run(capsys, "roc", "--input", path)
+    assert code == 2 and out == ""
+    assert "cases rated: 'A' 3, 'B' 2" in err and "--allow-different-cases" in err
+    code, out, _ = run(capsys, "roc", "--input", path, "--allow-different-cases")
+    assert code == 0
+    document = json.loads(out)
+    assert any("readers rated different cases" in w for w in document["warnings"])
+    assert document["results"][1]["n_negative"] == 1
+
+
+def test_roc_json_has_variance(capsys, asah_long):
+    _, out, _ = run(capsys, "roc", "--input", asah_long)
+    first = json.loads(out)["results"][0]
+    assert first["variance"] == pytest.approx(0.00146991470882363, rel=1e-9)  # pROC var()
+    assert first["se"] ** 2 == pytest.approx(first["variance"], rel=1e-12)
+
+
+def test_compare_on_single_class_truth_names_both_readers(capsys, tmp_path):
+    path = tmp_path / "one_class.csv"
+    path.write_text("case,reader,score,truth\n1,A,0.1,0\n2,A,0.3,0\n1,B,0.2,0\n2,B,0.4,0\n")
+    code, _, err = run(capsys, "compare", "--input", path, "--a", "A", "--b", "B")
+    assert code == 2
+    assert "readers 'A' and 'B': no positive (truth == 1) cases" in err
+
+
+def test_mrmc_command_is_not_turned_into_bad_input_by_an_import_lookup(
+    capsys, tmp_path, monkeypatch, reference_frame
+):
+    # The command used to import analysis.mrmc at run time and report any ImportError as bad
+    # input ("not installed", exit 2). It is an ordinary import now.
+    import sys
+
+    path = tmp_path / "vandyke.csv"
+    reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"}).to_csv(
+        path, index=False
+    )
+    monkeypatch.setitem(sys.modules, "analysis.mrmc", None)
+    code, out, err = run(capsys, "mrmc", "--input", path)
+    assert code == 0, err
+    assert json.loads(out)["method"] == "OR"

@@ -60,15 +60,15 @@ def test_caller_frame_is_not_modified():
 @pytest.mark.parametrize(
     ("column", "values", "message"),
     [
-        ("truth", [0, 1, 0, 0, 1, 2], r"column 'truth' must be 0 or 1: 2 at row 6"),
-        ("truth", [0, 1, None, 0, 1, 0], r"column 'truth': missing value at row 3"),
-        ("truth", [0, 1, "yes", 0, 1, 0], r"column 'truth': 'yes' is not 0/1 at row 3"),
-        ("score", [0.1, "high", 0.4, 0.2, 0.9, 0.3], r"column 'score': 'high' at row 2"),
-        ("score", [0.1, 0.7, None, 0.2, 0.9, 0.3], r"column 'score': missing .* at row 3"),
+        ("truth", [0, 1, 0, 0, 1, 2], r"column 'truth' must be 0 or 1: 2 at data row 6"),
+        ("truth", [0, 1, None, 0, 1, 0], r"column 'truth': missing value at data row 3"),
+        ("truth", [0, 1, "yes", 0, 1, 0], r"column 'truth': 'yes' is not 0/1 at data row 3"),
+        ("score", [0.1, "high", 0.4, 0.2, 0.9, 0.3], r"column 'score': 'high' at data row 2"),
+        ("score", [0.1, 0.7, None, 0.2, 0.9, 0.3], r"column 'score': missing .* at data row 3"),
         (
             "reader",
             ["R1", None, "R1", "R2", "R2", "R2"],
-            r"column 'reader': missing value at row 2",
+            r"column 'reader': missing value at data row 2",
         ),
     ],
 )
@@ -89,7 +89,7 @@ def test_case_with_two_truths_and_duplicate_ratings_are_rejected():
         validate_ratings(_table(truth=[0, 1, 0, 0, 1, 1]))
     duplicated = pd.concat([_table(), _table().iloc[[0]]], ignore_index=True)
     with pytest.raises(
-        AnalysisInputError, match="duplicate rating at row 7: case 'n1', reader 'R1'"
+        AnalysisInputError, match="duplicate rating at data row 7: case 'n1', reader 'R1'"
     ):
         validate_ratings(duplicated)
 
@@ -123,7 +123,7 @@ def test_ratings_matrix_needs_a_modality_when_there_are_several():
 def test_encode_calls_accepts_codes_and_names():
     codes = encode_calls(["benign", "Metastasis", "ENE", 0, 1.0, "2", "metastasis_with_ene"])
     assert codes.tolist() == [0, 1, 2, 0, 1, 2, 2]
-    with pytest.raises(AnalysisInputError, match="'maybe' at row 2 is not a 3-way call"):
+    with pytest.raises(AnalysisInputError, match="'maybe' at position 2 is not a 3-way call"):
         encode_calls(["ene", "maybe"])
 
 
@@ -168,12 +168,80 @@ def test_task_from_probabilities_and_its_checks():
 
 def test_task_ratings_reports_rows_without_call_or_probabilities():
     frame = _three_way().drop(columns=["p_benign", "p_meta", "p_ene"])
-    with pytest.raises(AnalysisInputError, match="column 'call': missing value at row 4"):
+    with pytest.raises(AnalysisInputError, match="column 'call': missing value at data row 4"):
         task_ratings(frame, task="ene")
 
 
 def test_duplicate_index_labels_still_give_a_row_number():
     frame = pd.concat([_table(), _table(reader=["R3"] * 6)])  # index 0..5 twice
     frame.iloc[7, frame.columns.get_loc("truth")] = 5
-    with pytest.raises(AnalysisInputError, match=r"must be 0 or 1: 5 at row 8 \(case 'n2'"):
+    with pytest.raises(
+        AnalysisInputError, match=r"must be 0 or 1: 5 at data row 8 \(reader 'R3', case 'n2'"
+    ):
+        validate_ratings(frame)
+
+
+# Rows are named by data row number (1 = the first row under the CSV header; data row N is line
+# N + 1 of the file), with the row's reader and case, for every kind of bad value. These cases
+# come from an independent check against R: 3-way tables whose model rows come first were reported
+# at the position among reader rows only.
+
+THREE_WAY_MODEL_FIRST = (
+    "case,reader,reference,call,p_benign,p_meta,p_ene\n"
+    "a,AI,benign,,0.6,0.3,0.1\n"
+    "b,AI,metastasis,,0.3,0.5,0.2\n"
+    "a,R1,benign,benign,,,\n"
+    "b,R1,metastasis,maybe,,,\n"
+)
+
+
+@pytest.mark.parametrize("task", ["ene", "metastasis", "ene_vs_meta"])
+def test_bad_call_is_reported_at_its_own_data_row_with_reader_and_case(tmp_path, task):
+    path = tmp_path / "calls.csv"
+    path.write_text(THREE_WAY_MODEL_FIRST)
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"column 'call': 'maybe' at data row 4 \(reader 'R1', case 'b'\) is not a 3-way call",
+    ):
+        task_ratings(load_ratings(path), task=task)
+
+
+def test_bad_reference_and_probability_name_data_row_reader_and_case():
+    frame = _three_way()
+    frame.loc[4, "reference"] = "unknown"
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"column 'reference': 'unknown' at data row 5 \(reader 'AI', case 'b'\)",
+    ):
+        task_ratings(frame, task="ene")
+    frame = _three_way()
+    frame["p_ene"] = frame["p_ene"].astype(object)
+    frame.loc[5, "p_ene"] = "high"
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"column 'p_ene': 'high' at data row 6 \(reader 'AI', case 'c'\) is not a probability",
+    ):
+        task_ratings(frame, task="ene")
+
+
+def test_non_numeric_score_names_reader_and_case():
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"column 'score': 'high' at data row 2 \(reader 'R1', case 'n2'\) is not a number",
+    ):
+        validate_ratings(_table(score=[0.1, "high", 0.4, 0.2, 0.9, 0.3]))
+
+
+def test_rows_keep_their_numbers_after_the_task_drops_rows():
+    # ene_vs_meta keeps metastatic cases only; a duplicate found afterwards is still named by the
+    # row of the user's table, not by its position among the rows kept.
+    frame = pd.concat([_three_way(), _three_way().iloc[[2]]], ignore_index=True)
+    with pytest.raises(AnalysisInputError, match="duplicate rating at data row 7: case 'c'"):
+        validate_ratings(task_ratings(frame, task="ene_vs_meta"))
+
+
+def test_custom_index_is_named_as_such():
+    frame = _table(score=[0.1, "high", 0.4, 0.2, 0.9, 0.3])
+    frame.index = [f"node{i}" for i in range(len(frame))]
+    with pytest.raises(AnalysisInputError, match=r"at row with index 'node1' \(reader 'R1'"):
         validate_ratings(frame)

@@ -31,11 +31,11 @@ ASAH_PAIRS = [
 
 
 @pytest.mark.parametrize(("case_id", "first", "second"), ASAH_PAIRS)
-def test_paired_delong_matches_pROC_roc_test(reference, reference_file, case_id, first, second):
+def test_paired_delong_matches_pROC_roc_test(reference, reference_frame, case_id, first, second):
     # Source: pROC 1.18.0 (R 4.2.2), roc.test(r1, r2, method = "delong", paired = TRUE) and
     # cov(r1, r2, method = "delong"); xrobin/pROC @ ee2877e tests/testthat/test-roc.test.R,
     # test-cov.R. Tolerance: "exact" for AUCs, "full" (rel 1e-9) for the rest.
-    frame = pd.read_csv(reference_file("aSAH.csv"))
+    frame = reference_frame("aSAH.csv")
     expected = reference[case_id]["expected"]
     test = paired_auc_test(frame[first], frame[second], frame["outcome_poor"])
     reference.assert_close(case_id, "auc1", test.auc_a)
@@ -52,10 +52,10 @@ def test_paired_delong_matches_pROC_roc_test(reference, reference_file, case_id,
 
 
 @pytest.mark.parametrize(("case_id", "first", "second"), ASAH_PAIRS)
-def test_unpaired_delong_matches_pROC(reference, reference_file, case_id, first, second):
+def test_unpaired_delong_matches_pROC(reference, reference_frame, case_id, first, second):
     # Source: pROC 1.18.0, roc.test(r1, r2, method = "delong", paired = FALSE): statistic D,
     # Welch-type df, p from the t distribution (unpaired_D, unpaired_df, unpaired_p; "full").
-    frame = pd.read_csv(reference_file("aSAH.csv"))
+    frame = reference_frame("aSAH.csv")
     truth = frame["outcome_poor"]
     test = unpaired_auc_test(frame[first], truth, frame[second], truth)
     reference.assert_close(case_id, "unpaired_D", test.statistic)
@@ -71,11 +71,11 @@ def test_unpaired_delong_matches_pROC(reference, reference_file, case_id, first,
         ("delong.synthetic.syn_huge", "delong_synthetic_huge.csv"),
     ],
 )
-def test_synthetic_delong_cases_match_pROC(reference, reference_file, case_id, dataset):
+def test_synthetic_delong_cases_match_pROC(reference, reference_frame, case_id, dataset):
     # Source: pROC 1.18.0 (R 4.2.2) on generators/01_make_datasets_and_refs.R data; syn_huge has
     # m * n = 2.4e9 > 2^31 (pROC issue #19 overflow guard). p-values of large/huge use the
     # "pval_tiny" relative tolerance, the rest "full"; AUCs "exact".
-    frame = pd.read_csv(reference_file(dataset))
+    frame = reference_frame(dataset)
     expected = reference[case_id]["expected"]
     truth = frame["truth"].to_numpy()
     test = paired_auc_test(frame["score_a"], frame["score_b"], truth)
@@ -94,14 +94,12 @@ def test_synthetic_delong_cases_match_pROC(reference, reference_file, case_id, d
             reference.assert_close(case_id, field, value, expected[field][bound])
 
 
-def test_vandyke_reader1_modality_comparison_matches_pROC(reference, reference_file):
+def test_vandyke_reader1_modality_comparison_matches_pROC(reference, reference_frame):
     # Source: pROC 1.18.0 paired DeLong on MRMCaov's VanDyke data (reader 1, modality 1 vs 2,
     # 5-point ratings with many ties); case delong.vandyke.reader1.mod1_vs_mod2, "full".
     case_id = "delong.vandyke.reader1.mod1_vs_mod2"
     expected = reference[case_id]["expected"]
-    ratings = pd.read_csv(reference_file("mrmc_vandyke_long.csv")).rename(
-        columns={"rating": "score"}
-    )
+    ratings = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
     test = compare_readers(ratings, a="1", b="1", modality_a="1", modality_b="2")
     reference.assert_close(case_id, "auc_mod1", test.auc_a)
     reference.assert_close(case_id, "auc_mod2", test.auc_b)
@@ -186,8 +184,8 @@ def test_clustered_variance_equals_definition_written_as_loops():
     assert fast.n_clusters == n_patients
 
 
-def test_clustered_covariance_with_one_case_per_cluster_is_delong(reference_file):
-    frame = pd.read_csv(reference_file("aSAH.csv"))
+def test_clustered_covariance_with_one_case_per_cluster_is_delong(reference_frame):
+    frame = reference_frame("aSAH.csv")
     scores = frame[["wfns", "s100b", "ndka"]].to_numpy().T
     clustered = clustered_covariance(scores, frame["outcome_poor"], frame["case_id"])
     plain = delong_covariance(scores, frame["outcome_poor"])

@@ -1,6 +1,6 @@
 """Tests of analysis.mrmc: OR / DBM / iMRMC MRMC analysis and standalone model vs readers.
 
-Reference values: ``expected.json`` of the shared reference data (R MRMCaov 0.3.0, RJafroc
+Reference values: ``tests/data/reference/expected.json`` (R MRMCaov 0.3.0, RJafroc
 2.1.3, iMRMC 2.1.2, Iowa OR-DBM MRMC 2.51 on the Van Dyke and Franken data sets); each test
 names the case and the source that case gives. Tolerances are the case's tolerance class
 (pass if |a - b| <= max(abs, rel |b|)).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from itertools import combinations
 from pathlib import Path
@@ -37,40 +36,24 @@ from analysis.mrmc import (  # noqa: E402
     standalone_vs_readers,
 )
 
-REFERENCE_DIR = Path(
-    os.environ.get("READERSTUDY_REFERENCE_DATA", REPO_ROOT.parent / "shared" / "reference-data")
-)
-EXPECTED_PATH = REFERENCE_DIR / "expected.json"
-needs_reference = pytest.mark.skipif(
-    not EXPECTED_PATH.is_file(), reason=f"reference data not found at {REFERENCE_DIR}"
-)
+
+@pytest.fixture(scope="module")
+def case(reference):
+    """Function ``case id -> expected.json case`` (tests/data/reference, via conftest)."""
+    return reference.__getitem__
 
 
-# --------------------------------------------------------------------------------------------
-# reference helpers
-# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tolerance(reference):
+    """Function ``(case, field) -> (abs, rel)``: the field's tolerance class of that case."""
 
+    def lookup(case_: dict, key: str = "default") -> tuple[float, float]:
+        spec = case_["tolerance"].get(key, case_["tolerance"]["default"])
+        if isinstance(spec, str):
+            spec = reference.named_tolerances[spec]
+        return float(spec.get("abs", 0.0)), float(spec.get("rel", 0.0))
 
-def _load_expected() -> dict:
-    if not EXPECTED_PATH.is_file():
-        return {"cases": [], "conventions": {"tolerances": {}}}
-    return json.loads(EXPECTED_PATH.read_text())
-
-
-EXPECTED = _load_expected()
-CASES = {case["id"]: case for case in EXPECTED["cases"]}
-TOLERANCES = EXPECTED["conventions"]["tolerances"]
-
-
-def case(case_id: str) -> dict:
-    return CASES[case_id]
-
-
-def tolerance(case_: dict, key: str = "default") -> tuple[float, float]:
-    spec = case_["tolerance"].get(key, case_["tolerance"]["default"])
-    if isinstance(spec, str):
-        spec = TOLERANCES[spec]
-    return float(spec.get("abs", 0.0)), float(spec.get("rel", 0.0))
+    return lookup
 
 
 def assert_close(actual, expected, tol: tuple[float, float], what: str) -> None:
@@ -82,41 +65,40 @@ def assert_close(actual, expected, tol: tuple[float, float], what: str) -> None:
     )
 
 
-def ratings(name: str) -> pd.DataFrame:
-    frame = pd.read_csv(REFERENCE_DIR / f"mrmc_{name}_long.csv")
-    return frame.rename(columns={"rating": "score"})
+@pytest.fixture(scope="module")
+def ratings(reference_frame):
+    """Function ``name -> long table`` of ``mrmc_<name>_long.csv`` with the column ``score``."""
+
+    def load(name: str) -> pd.DataFrame:
+        return reference_frame(f"mrmc_{name}_long.csv").rename(columns={"rating": "score"})
+
+    return load
 
 
 @pytest.fixture(scope="module")
-def vandyke() -> pd.DataFrame:
+def vandyke(ratings) -> pd.DataFrame:
     return ratings("vandyke")
 
 
 @pytest.fixture(scope="module")
-def franken() -> pd.DataFrame:
+def franken(ratings) -> pd.DataFrame:
     return ratings("franken")
 
 
 def frame_from_array(scores: np.ndarray, truth: np.ndarray, modalities=None, readers=None):
-    """(t, r, n) score array -> long table."""
+    """(t, r, n) score array -> long table (modality-major, then reader, then case)."""
     t, r, n = scores.shape
     modalities = modalities or [f"m{i}" for i in range(t)]
     readers = readers or [f"r{j}" for j in range(r)]
-    rows = []
-    for i in range(t):
-        for j in range(r):
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "case": [f"c{k}" for k in range(n)],
-                        "reader": readers[j],
-                        "modality": modalities[i],
-                        "score": scores[i, j],
-                        "truth": truth,
-                    }
-                )
-            )
-    return pd.concat(rows, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "case": np.tile([f"c{k}" for k in range(n)], t * r),
+            "reader": np.tile(np.repeat(readers, n), t),
+            "modality": np.repeat(modalities, r * n),
+            "score": scores.reshape(-1),
+            "truth": np.tile(truth, t * r),
+        }
+    )
 
 
 def simulate(t=2, r=4, n_pos=12, n_neg=15, levels=None, seed=0, effect=1.0):
@@ -199,9 +181,8 @@ def naive_unbiased_cov(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-@needs_reference
 @pytest.mark.parametrize("name", ["vandyke", "franken"])
-def test_reader_aucs(name):
+def test_reader_aucs(name, case, tolerance, ratings):
     """mrmc.{vandyke,franken}.reader_aucs: MRMCaov 0.3.0 (brian-j-smith/MRMCaov @ d79e49b) and
     RJafroc 2.1.3 (dpc10ster/RJafroc @ 44b0e39) empirical AUC per reader x modality."""
     ref = case(f"mrmc.{name}.reader_aucs")
@@ -244,9 +225,8 @@ COMPONENT_NAMES = {
 }
 
 
-@needs_reference
 @pytest.mark.parametrize(("case_id", "dataset", "covariance", "analysis"), OR_CASES)
-def test_or_against_reference(case_id, dataset, covariance, analysis):
+def test_or_against_reference(case_id, dataset, covariance, analysis, case, tolerance, ratings):
     """OR cases of expected.json. Source per case: MRMCaov 0.3.0 ``mrmc() |> summary()``
     (brian-j-smith/MRMCaov @ d79e49b); for Franken FRRC the global test and difference follow
     RJafroc 2.1.3 ``St(dataset03, method="OR", analysisOption="FRRC")`` (dpc10ster/RJafroc @
@@ -334,8 +314,7 @@ def test_or_against_reference(case_id, dataset, covariance, analysis):
         assert out["reader_tests"] is None
 
 
-@needs_reference
-def test_franken_cov2_below_cov3_truncation_and_warnings(franken):
+def test_franken_cov2_below_cov3_truncation_and_warnings(franken, case, tolerance):
     """mrmc.franken.OR_RRRC_jackknife / OR_FRRC_jackknife (MRMCaov 0.3.0; RJafroc 2.1.3; Iowa
     OR-DBM MRMC 2.51 Franken1.txt): Cov2 < Cov3 truncates to ddf = (t-1)(r-1) = 3 and var_TR
     is negative; both are reported as warnings, no crash. The FRRC X2 uses the truncated
@@ -351,8 +330,7 @@ def test_franken_cov2_below_cov3_truncation_and_warnings(franken):
     assert abs(frrc.chi2 - untruncated) > 0.01
 
 
-@needs_reference
-def test_vandyke_published_iowa_values(vandyke):
+def test_vandyke_published_iowa_values(vandyke, case):
     """mrmc.vandyke.OR_RRRC_jackknife published_values: OR-DBM MRMC 2.51 printed output
     (dpc10ster/RJafroc tests/testthat/goodValues361/Iowa/VanDyke.txt), abs tol 5e-9 (half a
     unit of the last printed digit)."""
@@ -383,7 +361,6 @@ def test_vandyke_published_iowa_values(vandyke):
         assert_close(vc[mine], comps[theirs], (digits_tol, 0.0), theirs)
 
 
-@needs_reference
 def test_modality_order_and_labels(vandyke):
     """Modality order follows the table: with modality 2 first, the difference is 2 - 1."""
     swapped = pd.concat([vandyke[vandyke.modality == 2], vandyke[vandyke.modality == 1]])
@@ -502,7 +479,7 @@ def test_covariances_equal_brute_force(levels):
 
 def test_unbiased_covariance_blocks_do_not_change_result():
     """The kernel Gram matrix is accumulated in blocks of positive cases; block size is irrelevant."""
-    from analysis import mrmc
+    from analysis.mrmc import covariance as mrmc
 
     scores, truth = simulate(t=2, r=3, n_pos=30, n_neg=20, levels=5, seed=8)
     flat = scores.reshape(6, -1)
@@ -614,6 +591,7 @@ def test_negative_covariance_estimates_are_reported():
         json.dumps(res.to_dict(), allow_nan=False)
         if any("negative" in w for w in res.warnings):
             found = True
+            break  # one such study is what this test needs
     assert found
 
 
@@ -682,8 +660,7 @@ def test_alpha_changes_interval_width():
 # --------------------------------------------------------------------------------------------
 
 
-@needs_reference
-def test_dbm_against_reference(vandyke):
+def test_dbm_against_reference(vandyke, case, tolerance):
     """mrmc.vandyke.DBM_RRRC_pseudovalue_anova: RJafroc 2.1.3 ``St(dataset02, FOM="Wilcoxon",
     method="DBM")`` (dpc10ster/RJafroc @ 44b0e39); components also Iowa OR-DBM MRMC 2.51."""
     ref = case("mrmc.vandyke.DBM_RRRC_pseudovalue_anova")
@@ -777,9 +754,8 @@ def _check_imrmc_row(mine: dict, theirs: dict, tol, what: str) -> None:
             assert mine[key] == expected, f"{what} {key}"
 
 
-@needs_reference
 @pytest.mark.parametrize("name", ["vandyke", "franken"])
-def test_imrmc_against_reference(name):
+def test_imrmc_against_reference(name, case, tolerance, ratings):
     """mrmc.{vandyke,franken}.iMRMC: R iMRMC 2.1.2 ``doIMRMC`` (DIDSR/iMRMC @ ad589e5, all-R).
     Franken: the U-statistic variance of the difference is negative -> None CI/p/df."""
     ref = case(f"mrmc.{name}.iMRMC")
@@ -807,7 +783,6 @@ def test_imrmc_against_reference(name):
         assert out["warnings"] == []
 
 
-@needs_reference
 def test_imrmc_per_reader_variance_is_the_unbiased_covariance(vandyke):
     """iMRMC's per-reader variance (4 moments) and MRMCaov's ``unbiased`` covariance are the same
     estimator (Gallas et al. 2007): the mean variance equals the unbiased OR Var(error)."""
@@ -896,8 +871,7 @@ def test_standalone_rrfc_is_one_sample_t_test():
     assert res.df == 4  # 5 readers besides the model
 
 
-@needs_reference
-def test_standalone_per_reader_delong_matches_proc(vandyke):
+def test_standalone_per_reader_delong_matches_proc(vandyke, case, tolerance):
     """delong.vandyke.reader1.mod1_vs_mod2: pROC 1.18.0 paired DeLong (xrobin/pROC @ ee2877e).
     With reader 1's modality-1 ratings as the 'model' and reader 1's modality-2 ratings as a
     reader, the per-reader comparison (covariance="DeLong") is that paired test."""

@@ -111,9 +111,8 @@ def test_cohort_without_ene_nodes_becomes_a_section_error_not_a_failure():
     assert "error" not in report["cohorts"][0]["tasks"][0]["modalities"][0]["roc"]
 
 
-def test_scores_mode_with_modalities_runs_mrmc_when_available(reference_file):
-    pytest.importorskip("analysis.mrmc")
-    frame = pd.read_csv(reference_file("mrmc_vandyke_long.csv")).rename(columns={"rating": "score"})
+def test_scores_mode_with_modalities_runs_mrmc(reference_frame):
+    frame = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
     report = study_report(frame)
     task = report["cohorts"][0]["tasks"][0]
     assert [block["modality"] for block in task["modalities"]] == ["1", "2"]
@@ -147,5 +146,44 @@ def test_modalities_of_three_way_input_are_analysed_separately():
     for block in task["modalities"]:
         assert block["models"] == ["DeepENE"]
         assert len(block["models_detail"][0]["versus_readers"]) == 3
-    if "mrmc" in task:  # analysis.mrmc installed: OR comparison of unaided vs aided readers
-        assert set(task["mrmc"]["modalities"]) == {"unaided", "aided"}
+    assert set(task["mrmc"]["modalities"]) == {"unaided", "aided"}  # OR: unaided vs aided
+
+
+def test_mrmc_section_is_never_dropped_by_an_import_lookup(monkeypatch, reference_frame):
+    # The report used to look analysis.mrmc up at run time and silently leave the MRMC section
+    # out when the import failed. It is now an ordinary import: it cannot be missing at run time.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "analysis.mrmc", None)  # any import of it now fails
+    frame = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
+    report = study_report(frame)
+    assert report["cohorts"][0]["tasks"][0]["mrmc"]["method"] == "OR"
+
+
+def test_a_section_failing_for_another_reason_than_the_data_fails_the_report(
+    monkeypatch, reference_frame
+):
+    import analysis.report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the MRMC code")
+
+    monkeypatch.setattr(analysis.report.mrmc, "or_analysis", broken)
+    frame = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
+    with pytest.raises(RuntimeError, match="a bug in the MRMC code"):
+        study_report(frame)
+
+
+def test_a_section_the_data_do_not_allow_is_an_error_entry_and_a_warning(
+    monkeypatch, reference_frame
+):
+    import analysis.report
+
+    def refuses(*args, **kwargs):
+        raise AnalysisInputError("too few readers")
+
+    monkeypatch.setattr(analysis.report.mrmc, "or_analysis", refuses)
+    frame = reference_frame("mrmc_vandyke_long.csv").rename(columns={"rating": "score"})
+    report = study_report(frame)
+    assert report["cohorts"][0]["tasks"][0]["mrmc"] == {"error": "too few readers"}
+    assert report["warnings"] == ["study MRMC: too few readers"]

@@ -25,10 +25,10 @@ ROC_CASES = [
 ]
 
 
-def _case_data(reference, reference_file, case_id: str) -> tuple[np.ndarray, np.ndarray]:
+def _case_data(reference, reference_frame, case_id: str) -> tuple[np.ndarray, np.ndarray]:
     case = reference[case_id]
     inputs = case["inputs"]
-    frame = pd.read_csv(reference_file(case["dataset"]))
+    frame = reference_frame(case["dataset"])
     if inputs.get("filter") == "gender == 'Female'":
         frame = frame[frame["gender"] == "Female"]
     elif "filter" in inputs:
@@ -38,11 +38,11 @@ def _case_data(reference, reference_file, case_id: str) -> tuple[np.ndarray, np.
 
 
 @pytest.mark.parametrize("case_id", ROC_CASES)
-def test_auc_delong_variance_and_wald_ci_match_pROC(reference, reference_file, case_id):
+def test_auc_delong_variance_and_wald_ci_match_pROC(reference, reference_frame, case_id):
     # Source: pROC 1.18.0 (R 4.2.2), pROC::roc(aSAH$outcome, aSAH$<marker>); auc(); var();
     # ci.auc(method = "delong") -- xrobin/pROC @ ee2877e, tests/testthat/test-var.R,
     # test-auc.R, test-ci.auc.R; tolerances from the case ("exact" for AUC, "full" otherwise).
-    scores, truth = _case_data(reference, reference_file, case_id)
+    scores, truth = _case_data(reference, reference_frame, case_id)
     expected = reference[case_id]["expected"]
     estimate = auc_confidence_interval(scores, truth, alpha=0.05)
     reference.assert_close(case_id, "auc", estimate.auc)
@@ -61,15 +61,15 @@ def test_auc_delong_variance_and_wald_ci_match_pROC(reference, reference_file, c
 
 
 @pytest.mark.parametrize("case_id", ROC_CASES)
-def test_auc_matches_sklearn_and_trapezoid(reference, reference_file, case_id):
+def test_auc_matches_sklearn_and_trapezoid(reference, reference_frame, case_id):
     # Independent check listed in expected.json: sklearn roc_auc_score (scikit-learn 1.9.1).
-    scores, truth = _case_data(reference, reference_file, case_id)
+    scores, truth = _case_data(reference, reference_frame, case_id)
     assert roc_auc(scores, truth) == pytest.approx(roc_auc_score(truth, scores), abs=1e-12)
     assert roc_curve(scores, truth).auc == pytest.approx(roc_auc_score(truth, scores), abs=1e-12)
 
 
-def test_roc_curve_has_every_distinct_threshold_like_sklearn(reference_file):
-    frame = pd.read_csv(reference_file("aSAH.csv"))
+def test_roc_curve_has_every_distinct_threshold_like_sklearn(reference_frame):
+    frame = reference_frame("aSAH.csv")
     for marker in ("wfns", "s100b", "ndka"):
         curve = roc_curve(frame[marker], frame["outcome_poor"])
         fpr, tpr, thresholds = sklearn_roc_curve(
@@ -160,3 +160,37 @@ def test_non_finite_score_is_rejected():
         roc_auc([0.1, np.inf, 0.3], [0, 1, 1])
     with pytest.raises(AnalysisInputError, match="3 scores but 2 truth values"):
         roc_auc([0.1, 0.2, 0.3], [0, 1])
+
+
+def _uneven_table() -> pd.DataFrame:
+    # Reader B did not rate case c4.
+    rows = [
+        ("c1", "A", 0.1, 0), ("c2", "A", 0.8, 1), ("c3", "A", 0.4, 0), ("c4", "A", 0.7, 1),
+        ("c1", "B", 0.2, 0), ("c2", "B", 0.9, 1), ("c3", "B", 0.6, 0),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["case", "reader", "score", "truth"])
+
+
+def test_readers_with_different_cases_are_refused_naming_readers_and_counts():
+    with pytest.raises(
+        AnalysisInputError,
+        match=r"readers rated different cases \(4 cases in all; cases rated: 'A' 4, 'B' 3\)"
+        r".*allow_different_cases=True",
+    ):
+        roc_analysis(_uneven_table())
+
+
+def test_readers_with_different_cases_are_analysed_with_a_warning_when_allowed():
+    results = roc_analysis(_uneven_table(), allow_different_cases=True)
+    assert [r.estimate.n_positive + r.estimate.n_negative for r in results] == [4, 3]
+    for result in results:
+        assert any("readers rated different cases" in w for w in result.warnings)
+        assert result.to_dict()["warnings"] == list(result.warnings)
+    # Same cases: no warning.
+    same = roc_analysis(_uneven_table().query("case != 'c4'"))
+    assert all(result.warnings == () for result in same)
+
+
+def test_roc_row_gives_the_variance():
+    row = roc_analysis(_uneven_table().query("case != 'c4'"))[0].to_dict()
+    assert row["variance"] == pytest.approx(row["se"] ** 2, rel=1e-12)

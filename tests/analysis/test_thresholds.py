@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,28 +17,30 @@ from analysis import (
     mcnemar_test,
     operating_point,
     threshold_analysis,
+    threshold_at_fpr,
     thresholds_at_fprs,
     transfer_threshold,
     wilson_interval,
     youden_threshold,
 )
+from analysis._jsonable import to_jsonable
 
 MARKERS = ["wfns", "s100b", "ndka"]
 
 
-def _asah(reference_file) -> pd.DataFrame:
-    return pd.read_csv(reference_file("aSAH.csv"))
+def _asah(reference_frame) -> pd.DataFrame:
+    return reference_frame("aSAH.csv")
 
 
 @pytest.mark.parametrize("marker", MARKERS)
-def test_youden_matches_pROC_coords_best(reference, reference_file, marker):
+def test_youden_matches_pROC_coords_best(reference, reference_frame, marker):
     # Source: pROC 1.18.0 (R 4.2.2), coords(roc, "best", best.method = "youden",
     # ret = c("threshold", "specificity", "sensitivity", "tp", "fp", "tn", "fn")); pROC reports
     # "youden" as se + sp; its thresholds are midpoints (threshold_pROC_midpoint), the observed
     # equivalent is threshold_observed_ge. Tolerance "exact" (abs 1e-12).
     case_id = f"roc.aSAH.{marker}.youden"
     expected = reference[case_id]["expected"]
-    frame = _asah(reference_file)
+    frame = _asah(reference_frame)
     result = youden_threshold(frame[marker], frame["outcome_poor"])
     point = result.point
     reference.assert_close(case_id, "J", result.j)
@@ -62,14 +66,14 @@ def test_youden_matches_pROC_coords_best(reference, reference_file, marker):
 
 
 @pytest.mark.parametrize("marker", MARKERS)
-def test_fixed_fpr_definitions_a_b_c_match_references(reference, reference_file, marker):
+def test_fixed_fpr_definitions_a_b_c_match_references(reference, reference_frame, marker):
     # Source: pROC 1.18.0 coords (A: step over observed thresholds; B: pROC interpolation,
     # coords(x = 1 - fpr, input = "specificity")) and MRMCaov 0.3.0 empirical_sens (C),
     # brian-j-smith/MRMCaov @ d79e49b. Tolerances: A "exact", B and C abs 1e-12.
     case_id = f"roc.aSAH.{marker}.sens_at_fixed_fpr"
     case = reference[case_id]
     expected = case["expected"]
-    frame = _asah(reference_file)
+    frame = _asah(reference_frame)
     points = thresholds_at_fprs(
         frame[marker], frame["outcome_poor"], target_fprs=case["inputs"]["target_fpr"]
     )
@@ -218,3 +222,24 @@ def test_threshold_analysis_per_reader_and_unknown_reader():
 def test_bad_target_fpr_is_rejected():
     with pytest.raises(AnalysisInputError, match="target FPR must be between 0 and 1"):
         thresholds_at_fprs([0.1, 0.9], [0, 1], target_fprs=[1.5])
+
+
+def test_infinite_thresholds_say_which_infinity_in_strict_json():
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    truth = np.array([0, 0, 1, 1])
+    nobody = operating_point(scores, truth, threshold=0.9).to_dict()
+    everybody = operating_point(scores, truth, threshold=0.0).to_dict()
+    finite = operating_point(scores, truth, threshold=0.4).to_dict()
+    for document in (nobody, everybody, finite):
+        json.dumps(to_jsonable(document), allow_nan=False)  # as the command line writes it
+    assert nobody["threshold_midpoint"] is None
+    assert nobody["threshold_midpoint_infinite"] == "+inf"
+    assert nobody["threshold_infinite"] is None  # 0.9 itself is finite
+    assert everybody["threshold_midpoint"] is None
+    assert everybody["threshold_midpoint_infinite"] == "-inf"
+    assert finite["threshold_midpoint"] == pytest.approx(0.375)
+    assert finite["threshold_midpoint_infinite"] is None
+    # The highest score is a negative: at FPR 0 only "nobody positive" (threshold +inf) is left.
+    top = threshold_at_fpr([0.9, 0.1, 0.5, 0.3], [0, 0, 1, 1], target_fpr=0.0).to_dict()
+    assert top["threshold"] is None and top["threshold_infinite"] == "+inf"
+    assert top["threshold_midpoint"] is None and top["threshold_midpoint_infinite"] == "+inf"
