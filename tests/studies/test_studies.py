@@ -270,3 +270,47 @@ def test_progress_and_worklist_follow_the_reads(open_study) -> None:
     assert progress[("R1", "AI-aided")] == (0, 6)
     assert progress[("R2", "unaided")] == (0, 6)
     assert len(progress) == 3 * 2
+
+
+def test_a_key_reused_for_a_different_submission_is_refused(open_study) -> None:
+    study, readers = open_study
+    arm, other_arm = study.arms.get(position=1), study.arms.get(position=2)
+    first_node, second_node = (case.node for case in study.cases.order_by("pk")[:2])
+    key = uuid.uuid4()
+    submission = dict(
+        reader=readers[0],
+        arm=arm,
+        node=first_node,
+        call="metastasis",
+        confidence=60,
+        signs=["central_necrosis", "matting"],
+        active_seconds=4.5,
+        idempotency_key=key,
+    )
+    read, changed = services.read_submit(**submission)
+    assert changed
+    # A true retry (sign order does not matter) gets the stored outcome.
+    again, changed = services.read_submit(
+        **{**submission, "signs": ["matting", "central_necrosis"]}
+    )
+    assert again.pk == read.pk and not changed
+
+    for difference, field in [
+        ({"node": second_node}, "node"),
+        ({"arm": other_arm}, "arm"),
+        ({"call": "ene"}, "call"),
+        ({"confidence": 61}, "confidence"),
+        ({"signs": ["central_necrosis"]}, "signs"),
+        ({"active_seconds": 9.0}, "active_seconds"),
+    ]:
+        with pytest.raises(services.ReadSubmissionConflict, match=field) as raised:
+            services.read_submit(**{**submission, **difference})
+        assert raised.value.differing == (field,) and raised.value.idempotency_key == key
+    assert Read.objects.count() == 1 and ReadEvent.objects.count() == 1
+    read.refresh_from_db()
+    assert (read.node_id, read.call, read.confidence, read.active_seconds) == (
+        first_node.pk,
+        "metastasis",
+        60,
+        4.5,
+    )
