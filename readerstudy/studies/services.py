@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -237,6 +238,14 @@ def _submission(
     started_at,
 ) -> dict:
     """What a client sent, normalised (sign order does not matter), as stored on the event."""
+    try:
+        seconds = float(active_seconds)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValidationError(
+            {"active_seconds": f"must be a non-negative number of seconds, got {active_seconds!r}"}
+        )
     if started_at is not None and timezone.is_aware(started_at):
         started_at = started_at.astimezone(UTC)
     return {
@@ -244,8 +253,8 @@ def _submission(
         "arm": arm.pk,
         "call": call,
         "confidence": confidence,
-        "signs": sorted(set(signs)),
-        "active_seconds": float(active_seconds),
+        "signs": sorted({str(sign) for sign in signs}),
+        "active_seconds": seconds,
         "started_at": None if started_at is None else started_at.isoformat(),
     }
 
@@ -361,8 +370,6 @@ def _read_submit(
         if not ReaderAssignment.objects.filter(study=study, reader=reader).exists():
             raise PermissionDenied("you are not a reader of this study")
         raise ValidationError({"node": "this node is not part of the study"})
-    if active_seconds < 0:
-        raise ValidationError({"active_seconds": f"must not be negative, got {active_seconds}"})
     clean_signs = _validate_read_input(study=study, call=call, confidence=confidence, signs=signs)
 
     read = Read.objects.select_for_update().filter(reader=reader, node=node, arm=arm).first()
@@ -374,7 +381,7 @@ def _read_submit(
             call=call,
             confidence=confidence,
             signs=clean_signs,
-            active_seconds=active_seconds,
+            active_seconds=submission["active_seconds"],
             started_at=started_at,
             idempotency_key=idempotency_key,
         )
@@ -393,7 +400,7 @@ def _read_submit(
     read.confidence = confidence
     read.signs = clean_signs
     # Time on task accumulates over every visit to the case.
-    read.active_seconds = read.active_seconds + active_seconds
+    read.active_seconds = read.active_seconds + submission["active_seconds"]
     read.save()
     ReadEvent.objects.create(
         read=read,

@@ -191,6 +191,17 @@ def test_read_submit_guards(open_study, make_user) -> None:
             signs=["glow"],
             idempotency_key=uuid.uuid4(),
         )
+    for seconds in (-1, float("nan"), "soon"):
+        with pytest.raises(ValidationError, match="non-negative number of seconds"):
+            services.read_submit(
+                reader=readers[0],
+                arm=arm,
+                node=node,
+                call="benign",
+                confidence=5,
+                active_seconds=seconds,
+                idempotency_key=uuid.uuid4(),
+            )
     key = uuid.uuid4()
     services.read_submit(
         reader=readers[0], arm=arm, node=node, call="benign", confidence=5, idempotency_key=key
