@@ -325,3 +325,41 @@ def test_a_key_reused_for_a_different_submission_is_refused(open_study) -> None:
         60,
         4.5,
     )
+
+
+def test_events_recorded_before_submissions_were_stored_are_backfilled(open_study) -> None:
+    """The migration fills what can be rebuilt exactly; a retry of such a key still matches."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("readerstudy.studies.migrations.0002_read_event_submission")
+    study, readers = open_study
+    arm = study.arms.get(position=1)
+    node = study.cases.first().node
+    key = uuid.uuid4()
+    submission = dict(
+        reader=readers[0],
+        arm=arm,
+        node=node,
+        call="ene",
+        confidence=80,
+        signs=["matting", "central_necrosis"],
+        active_seconds=3.0,
+        idempotency_key=key,
+    )
+    read, _ = services.read_submit(**submission)
+    ReadEvent.objects.update(submission={})  # as before the field existed
+
+    migration.backfill_submissions(apps, None)
+    event = ReadEvent.objects.get()
+    assert event.submission == {
+        "node": node.pk,
+        "arm": arm.pk,
+        "call": "ene",
+        "confidence": 80,
+        "signs": ["central_necrosis", "matting"],
+    }
+    assert services.read_submit(**submission) == (read, False)
+    with pytest.raises(services.ReadSubmissionConflict, match="call"):
+        services.read_submit(**{**submission, "call": "benign"})
