@@ -16,6 +16,11 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
+# The embedded demo (`./run demo`) runs with DEBUG off (no debug pages) but on plain
+# http://127.0.0.1: no HTTPS redirect, no HSTS, cookies without the Secure flag, and static files
+# served by WhiteNoise straight from the source folders (no collectstatic). Never on a server.
+DEMO = env.bool("READERSTUDY_DEMO", default=False)
+_PLAIN_HTTP = DEBUG or DEMO
 # The fallback key is only acceptable for the embedded demo; production must set SECRET_KEY.
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-demo-key-change-me-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -113,10 +118,14 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": env.str(
             "STATICFILES_BACKEND",
-            default="whitenoise.storage.CompressedManifestStaticFilesStorage",
+            default="django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEMO
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage",
         ),
     },
 }
+# The demo has no collected static folder: WhiteNoise finds files where they are.
+WHITENOISE_USE_FINDERS = DEMO or DEBUG
 # Uploaded cohort archives above this size are refused before they are unpacked.
 COHORT_UPLOAD_MAX_BYTES = env.int("COHORT_UPLOAD_MAX_BYTES", default=2 * 1024**3)
 # ... and so are archives that would unpack to more than this.
@@ -166,13 +175,13 @@ SPECTACULAR_SETTINGS = {
 # Production hardening: on unless DEBUG. `manage.py check --deploy` is clean with DEBUG=False,
 # a real SECRET_KEY and HTTPS in front.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not _PLAIN_HTTP)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container/load-balancer health checks speak plain HTTP
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not _PLAIN_HTTP)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not _PLAIN_HTTP)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if _PLAIN_HTTP else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not _PLAIN_HTTP)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not _PLAIN_HTTP)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

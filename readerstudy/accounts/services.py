@@ -89,10 +89,18 @@ def user_create_or_update(
     user.last_name = last_name
     user.profession = profession
     user.years_of_experience = years_of_experience
+    user.set_password(password)
+    user.save()
+    return user_role_set(user=user, role=role, groups=groups)
+
+
+@transaction.atomic
+def user_role_set(*, user: User, role: Role, groups: dict[str, Group] | None = None) -> User:
+    """Give a user exactly one role: its group, and admin access only where the role has it."""
+    groups = groups or roles_ensure()
     # Coordinators and admins manage data in the Django admin; readers never enter it.
     user.is_staff = role in (Role.COORDINATOR, Role.ADMIN)
     user.is_superuser = role == Role.ADMIN
-    user.set_password(password)
-    user.save()
+    user.save(update_fields=["is_staff", "is_superuser"])
     user.groups.set([groups[str(role)]])
     return user

@@ -1,7 +1,8 @@
 """Django admin for coordinators: browse and search cohorts, patients, nodes and imports.
 
-Imported data is changed only by importing: nodes, series and reference standards are read-only
-here so the admin cannot break what a running study relies on.
+Imported data is changed only by importing: patients and their covariates, series, nodes and
+reference standards are read-only here so the admin cannot break what a running study and its
+analysis rely on. Only a cohort's free-text description may be edited.
 """
 
 from django.contrib import admin
@@ -33,7 +34,16 @@ class CohortAdmin(admin.ModelAdmin):
     list_display = ("name", "institution", "is_synthetic", "imported_at", "imported_by")
     list_filter = ("is_synthetic", "institution")
     search_fields = ("name", "institution", "description")
-    readonly_fields = ("content_sha256", "imported_at", "imported_by", "is_synthetic")
+    # The name identifies the cohort to re-imports and reports; institution and the synthetic
+    # flag come from cohort.json. Only the description is free text.
+    readonly_fields = (
+        "name",
+        "institution",
+        "content_sha256",
+        "imported_at",
+        "imported_by",
+        "is_synthetic",
+    )
 
     def has_add_permission(self, request) -> bool:
         return False  # cohorts arrive by import only
@@ -42,6 +52,13 @@ class CohortAdmin(admin.ModelAdmin):
 class PatientIdentityInline(admin.StackedInline):
     model = PatientIdentity
     can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
     readonly_fields = (
         "source_patient_id",
         "dicom_patient_id",
@@ -52,7 +69,7 @@ class PatientIdentityInline(admin.StackedInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(ReadOnlyAdmin):
     list_display = (
         "pseudonym",
         "cohort",
@@ -65,16 +82,12 @@ class PatientAdmin(admin.ModelAdmin):
     )
     list_filter = ("cohort", "sex", "primary_site", "pt_stage", "pn_stage", "hpv_status")
     search_fields = ("pseudonym", "identity__source_patient_id")
-    readonly_fields = ("cohort", "pseudonym")
     inlines = [PatientIdentityInline]
 
     def get_inlines(self, request, obj):
         if request.user.has_perm("cohorts.view_patientidentity"):
             return self.inlines
         return []
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 @admin.register(PatientIdentity)
@@ -105,6 +118,12 @@ class ReferenceInline(admin.StackedInline):
     model = ReferenceStandard
     can_delete = False
     readonly_fields = ("call", "ene_extent_mm", "ene_grade", "source")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Node)

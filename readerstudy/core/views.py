@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from readerstudy.accounts.models import Role
 from readerstudy.cohorts.selectors import cohort_list, import_job_list
+from readerstudy.studies.permissions import sees_every_study
 from readerstudy.studies.selectors import reader_assignment_list, study_list
 
 
@@ -18,7 +19,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "is_coordinator": user.has_role(Role.COORDINATOR) or user.is_superuser,
         "is_statistician": user.has_role(Role.STATISTICIAN),
         "assignments": reader_assignment_list(reader=user),
-        "studies": study_list(user=user) if user.has_perm("studies.view_readerstudy") else [],
+        # Readers find their studies under their assignments above.
+        "studies": study_list(user=user) if sees_every_study(user) else [],
         "cohorts": cohort_list(user=user),
         "jobs": import_job_list(user=user)[:5] if user.has_perm("cohorts.view_importjob") else [],
     }

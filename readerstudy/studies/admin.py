@@ -1,19 +1,90 @@
-"""Django admin for coordinators: studies, arms, assignments; reads are visible, never editable."""
+"""Django admin for coordinators: studies, arms, assignments; reads are visible, never editable.
 
-from django.contrib import admin
+Every change of a study's state goes through ``studies.services``: a study is created by
+``study_create`` (its cases and arms with it), readers are assigned by ``study_assign_readers``
+(codes and reading orders with them), and it is opened and closed by ``study_open`` /
+``study_close``, here as admin actions. Status, cohorts, arms and assignments are read-only in
+the forms, so nothing can skip the services' checks.
+"""
 
-from readerstudy.studies.models import Read, ReaderAssignment, ReaderStudy, ReadEvent, ReadingArm
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from readerstudy.accounts.models import Role, User
+from readerstudy.studies import services
+from readerstudy.studies.models import (
+    Read,
+    ReaderAssignment,
+    ReaderStudy,
+    ReadEvent,
+    ReadingArm,
+    StudyStatus,
+)
 
 
-class ArmInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ArmInline(ReadOnlyInline):
     model = ReadingArm
-    extra = 0
+    fields = ("position", "name", "shows_model_output", "washout_days")
+    readonly_fields = fields
 
 
-class AssignmentInline(admin.TabularInline):
+class AssignmentInline(ReadOnlyInline):
     model = ReaderAssignment
-    extra = 0
-    readonly_fields = ("code",)
+    fields = ("code", "reader")
+    readonly_fields = fields
+
+
+ARM_DESIGNS = {
+    "unaided": (services.ArmSpec("unaided"),),
+    "unaided_then_aided": (
+        services.ArmSpec("unaided"),
+        services.ArmSpec("AI-aided", shows_model_output=True, washout_days=28),
+    ),
+}
+
+
+class StudyAddForm(forms.ModelForm):
+    """The fields study_create takes; the study itself is created by the service."""
+
+    arm_design = forms.ChoiceField(
+        choices=[
+            ("unaided", "One arm: unaided"),
+            ("unaided_then_aided", "Two arms: unaided, then AI-aided after a 28-day washout"),
+        ],
+        help_text="reading arms (fixed once the study exists)",
+    )
+
+    class Meta:
+        model = ReaderStudy
+        fields = ("name", "description", "instructions", "cohorts", "ask_confidence", "ask_signs")
+
+
+class AssignReadersForm(forms.Form):
+    readers = forms.ModelMultipleChoiceField(
+        queryset=User.objects.filter(groups__name=str(Role.READER)).order_by("username"),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="each gets the next code (R1, R2, ...) and a randomised reading order",
+    )
 
 
 @admin.register(ReaderStudy)
@@ -29,16 +100,135 @@ class ReaderStudyAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "cohorts")
     search_fields = ("name", "description")
-    readonly_fields = ("order_seed", "created_by", "created_at", "opened_at", "closed_at")
     filter_horizontal = ("cohorts",)
-    inlines = [ArmInline, AssignmentInline]
+    actions = ["open_studies", "close_studies", "assign_readers"]
+
+    # Text may be edited at any time; what is read and by whom only through the services.
+    always_read_only = (
+        "status",
+        "cohorts_list",
+        "order_seed",
+        "created_by",
+        "created_at",
+        "opened_at",
+        "closed_at",
+    )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = StudyAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*StudyAddForm.Meta.fields, "arm_design"]
+        return ["name", "description", "instructions", "ask_confidence", "ask_signs"] + list(
+            self.always_read_only
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        if obj.status != StudyStatus.DRAFT:
+            # Reads were validated against these: fixed once the study is open.
+            return ("ask_confidence", "ask_signs", *self.always_read_only)
+        return self.always_read_only
+
+    def get_inlines(self, request, obj):
+        return [ArmInline, AssignmentInline] if obj is not None else []
+
+    @admin.display(description="cohorts")
+    def cohorts_list(self, study: ReaderStudy) -> str:
+        return ", ".join(c.name for c in study.cohorts.all())
+
+    def save_model(self, request, obj: ReaderStudy, form, change: bool) -> None:
+        if change:
+            # Only the form's own fields: a stale object must not write back status or dates.
+            if form.changed_data:
+                obj.save(update_fields=form.changed_data)
+            return
+        data = form.cleaned_data
+        study = services.study_create(
+            name=data["name"],
+            cohorts=list(data["cohorts"]),
+            created_by=request.user,
+            description=data["description"],
+            instructions=data["instructions"],
+            arms=ARM_DESIGNS[data["arm_design"]],
+            ask_confidence=data["ask_confidence"],
+            ask_signs=data["ask_signs"],
+        )
+        # The admin goes on with this object (log entry, redirect): make it the stored study.
+        obj.pk = study.pk
+        obj.refresh_from_db()
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, action, verb: str) -> None:
+        for study in queryset:
+            try:
+                action(study=study)
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{study.name}: not {verb}: {'; '.join(exc.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(request, f"{study.name}: {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Open the selected draft studies for reading", permissions=["change"])
+    def open_studies(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(request, queryset, services.study_open, "opened")
+
+    @admin.action(description="Close the selected open studies", permissions=["change"])
+    def close_studies(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(request, queryset, services.study_close, "closed")
+
+    @admin.action(description="Assign readers to the selected draft study…", permissions=["change"])
+    def assign_readers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Select exactly one study to assign readers.", messages.ERROR
+            )
+            return None
+        study = queryset.get()
+        form = AssignReadersForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                assignments = services.study_assign_readers(
+                    study=study, readers=list(form.cleaned_data["readers"])
+                )
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            else:
+                codes = ", ".join(f"{a.reader.username} = {a.code}" for a in assignments)
+                self.message_user(request, f"{study.name}: {codes}.", messages.SUCCESS)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/studies/readerstudy/assign_readers.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Assign readers to {study.name}",
+                "study": study,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "assigned": study.assignments.select_related("reader"),
+            },
+        )
 
 
 class ReadEventInline(admin.TabularInline):
     model = ReadEvent
     extra = 0
     can_delete = False
-    readonly_fields = ("action", "actor", "at", "idempotency_key", "before", "after")
+    readonly_fields = (
+        "action",
+        "actor",
+        "at",
+        "idempotency_key",
+        "submission",
+        "before",
+        "after",
+    )
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -188,6 +188,11 @@ class ReadEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
     idempotency_key = models.UUIDField(unique=True)
+    submission = models.JSONField(
+        default=dict,
+        help_text="the submission as received (node, arm, call, confidence, signs, time), so a "
+        "retry of it can be told from a key reused for a different submission",
+    )
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField()
 

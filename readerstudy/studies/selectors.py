@@ -16,16 +16,19 @@ from readerstudy.studies.models import (
     ReadingArm,
     ReadingOrderEntry,
 )
+from readerstudy.studies.permissions import visible_studies
 
 
 def study_list(*, user: User) -> QuerySet[ReaderStudy]:
-    """Studies a user may see: all with the view permission, else those they are assigned to."""
-    studies = ReaderStudy.objects.annotate(
+    """Studies a user may see (``permissions.visible_studies``), with case and reader counts."""
+    return visible_studies(user).annotate(
         case_count=Count("cases", distinct=True), reader_count=Count("assignments", distinct=True)
     )
-    if user.has_perm("studies.view_readerstudy"):
-        return studies
-    return studies.filter(assignments__reader=user)
+
+
+def study_get(*, user: User, study_id: int) -> ReaderStudy | None:
+    """One study if ``user`` may see it (the same rule as the list), else None."""
+    return study_list(user=user).filter(pk=study_id).first()
 
 
 def reader_assignment_list(*, reader: User) -> QuerySet[ReaderAssignment]:
@@ -43,15 +46,18 @@ def reader_worklist(*, reader: User, arm: ReadingArm) -> QuerySet[ReadingOrderEn
     )
 
 
-def study_progress(*, study: ReaderStudy) -> list[dict]:
-    """Per reader and arm: cases read out of cases assigned."""
+def study_progress(*, study: ReaderStudy, reader: User | None = None) -> list[dict]:
+    """Per reader and arm: cases read out of cases assigned; only ``reader``'s rows if given."""
     total = study.cases.count()
     arms = list(study.arms.all())
+    reads = Read.objects.filter(arm__study=study)
+    assignments = study.assignments.all()
+    if reader is not None:
+        reads = reads.filter(reader=reader)
+        assignments = assignments.filter(reader=reader)
     done = {
         (row["reader_id"], row["arm_id"]): row["count"]
-        for row in Read.objects.filter(arm__study=study)
-        .values("reader_id", "arm_id")
-        .annotate(count=Count("id"))
+        for row in reads.values("reader_id", "arm_id").annotate(count=Count("id"))
     }
     return [
         {
@@ -60,6 +66,6 @@ def study_progress(*, study: ReaderStudy) -> list[dict]:
             "read": done.get((assignment.reader_id, arm.pk), 0),
             "total": total,
         }
-        for assignment in study.assignments.all()
+        for assignment in assignments
         for arm in arms
     ]

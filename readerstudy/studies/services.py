@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -207,6 +209,72 @@ def _validate_read_input(
     return signs
 
 
+class ReadSubmissionConflict(Exception):
+    """An idempotency key already recorded a different submission; nothing was recorded.
+
+    A key identifies one submission: repeating it with the same payload (a retry after a lost
+    response) returns the stored outcome, but reusing it for another node, arm, call,
+    confidence, signs or time on task would silently drop the new call. An API maps this
+    exception to HTTP 409 Conflict; the client must send the new submission with a new key.
+    """
+
+    def __init__(self, *, idempotency_key: uuid.UUID, differing: Sequence[str]) -> None:
+        self.idempotency_key = idempotency_key
+        self.differing = tuple(differing)
+        super().__init__(
+            f"submission key {idempotency_key} was already used for a different submission "
+            f"(differs in: {', '.join(self.differing)}); send a new submission with a new key"
+        )
+
+
+def _submission(
+    *,
+    arm: ReadingArm,
+    node: Node,
+    call: str,
+    confidence: int | None,
+    signs: Sequence[str],
+    active_seconds: float,
+    started_at,
+) -> dict:
+    """What a client sent, normalised (sign order does not matter), as stored on the event."""
+    try:
+        seconds = float(active_seconds)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValidationError(
+            {"active_seconds": f"must be a non-negative number of seconds, got {active_seconds!r}"}
+        )
+    if started_at is not None and timezone.is_aware(started_at):
+        started_at = started_at.astimezone(UTC)
+    return {
+        "node": node.pk,
+        "arm": arm.pk,
+        "call": call,
+        "confidence": confidence,
+        "signs": sorted({str(sign) for sign in signs}),
+        "active_seconds": seconds,
+        "started_at": None if started_at is None else started_at.isoformat(),
+    }
+
+
+def _stored_outcome(
+    *, event: ReadEvent, reader: User, submission: dict, idempotency_key: uuid.UUID
+) -> tuple[Read, bool]:
+    """The answer to a repeated key: the stored read if it is the same submission, else refuse."""
+    if event.actor_id != reader.pk:
+        raise PermissionDenied("this submission key belongs to another reader")
+    differing = [
+        field
+        for field, value in submission.items()
+        if field in event.submission and event.submission[field] != value
+    ]
+    if differing:
+        raise ReadSubmissionConflict(idempotency_key=idempotency_key, differing=differing)
+    return event.read, False
+
+
 def read_submit(
     *,
     reader: User,
@@ -222,36 +290,45 @@ def read_submit(
     """Record or change a reader's call on a node in an arm. Returns (read, changed).
 
     Exactly-once: a submission is identified by the client's ``idempotency_key``; repeating it
-    (a retry after a lost response) returns the stored read without a second write. A new key
-    for an existing (reader, node, arm) changes the read and adds an audit event. Only an
-    assigned reader of an open study may read a node included in it.
+    (a retry after a lost response, a double click) returns the stored read and ``changed=False``
+    without a second write, whatever else races with it. Reusing a key for a different
+    submission raises :class:`ReadSubmissionConflict` and records nothing. A new key for an
+    existing (reader, node, arm) changes the read and adds an audit event. Only an assigned
+    reader of an open study may read a node included in it.
+
+    Concurrency: all submissions for one (reader, node, arm) are serialised on that reader's
+    ReadingOrderEntry row for the case (it exists for every assigned case), locked before the
+    key is looked up; so copies of one submission, and the creation of the read, never race.
+    The one race left, one key sent for two different reads at once, ends in a unique-key
+    violation for the later one, which then finds the stored key and is refused as a conflict.
     """
+    submission = _submission(
+        arm=arm,
+        node=node,
+        call=call,
+        confidence=confidence,
+        signs=signs,
+        active_seconds=active_seconds,
+        started_at=started_at,
+    )
+    arguments = dict(
+        reader=reader,
+        arm=arm,
+        node=node,
+        call=call,
+        idempotency_key=idempotency_key,
+        confidence=confidence,
+        signs=signs,
+        active_seconds=active_seconds,
+        started_at=started_at,
+        submission=submission,
+    )
     try:
-        return _read_submit(
-            reader=reader,
-            arm=arm,
-            node=node,
-            call=call,
-            idempotency_key=idempotency_key,
-            confidence=confidence,
-            signs=signs,
-            active_seconds=active_seconds,
-            started_at=started_at,
-        )
+        return _read_submit(**arguments)
     except IntegrityError:
-        # Two concurrent first submissions of the same read: the loser retries as a change or
-        # finds its own key already stored.
-        return _read_submit(
-            reader=reader,
-            arm=arm,
-            node=node,
-            call=call,
-            idempotency_key=idempotency_key,
-            confidence=confidence,
-            signs=signs,
-            active_seconds=active_seconds,
-            started_at=started_at,
-        )
+        # Only a key that another read's submission stored concurrently gets here (see above);
+        # that transaction has committed, so the second attempt finds it and answers for it.
+        return _read_submit(**arguments)
 
 
 @transaction.atomic
@@ -266,24 +343,33 @@ def _read_submit(
     signs: Sequence[str],
     active_seconds: float,
     started_at,
+    submission: dict,
 ) -> tuple[Read, bool]:
+    # The lock first: the key lookup below must see what an earlier holder committed.
+    order_entry = (
+        ReadingOrderEntry.objects.select_for_update(no_key=True, of=("self",))
+        .filter(arm=arm, assignment__reader=reader, case__node=node)
+        .only("pk")
+        .first()
+    )
     previous_event = (
         ReadEvent.objects.select_related("read").filter(idempotency_key=idempotency_key).first()
     )
     if previous_event is not None:
-        if previous_event.actor_id != reader.pk:
-            raise PermissionDenied("this submission key belongs to another reader")
-        return previous_event.read, False
+        return _stored_outcome(
+            event=previous_event,
+            reader=reader,
+            submission=submission,
+            idempotency_key=idempotency_key,
+        )
     # Fresh from the database: a cached arm.study may predate the study being closed.
     study = ReaderStudy.objects.get(pk=arm.study_id)
     if study.status != StudyStatus.OPEN:
         raise ValidationError(f"study {study.name!r} is {study.status}, not open for reading")
-    if not ReaderAssignment.objects.filter(study=study, reader=reader).exists():
-        raise PermissionDenied("you are not a reader of this study")
-    if not StudyCase.objects.filter(study=study, node=node).exists():
+    if order_entry is None:
+        if not ReaderAssignment.objects.filter(study=study, reader=reader).exists():
+            raise PermissionDenied("you are not a reader of this study")
         raise ValidationError({"node": "this node is not part of the study"})
-    if active_seconds < 0:
-        raise ValidationError({"active_seconds": f"must not be negative, got {active_seconds}"})
     clean_signs = _validate_read_input(study=study, call=call, confidence=confidence, signs=signs)
 
     read = Read.objects.select_for_update().filter(reader=reader, node=node, arm=arm).first()
@@ -295,7 +381,7 @@ def _read_submit(
             call=call,
             confidence=confidence,
             signs=clean_signs,
-            active_seconds=active_seconds,
+            active_seconds=submission["active_seconds"],
             started_at=started_at,
             idempotency_key=idempotency_key,
         )
@@ -304,6 +390,7 @@ def _read_submit(
             action=ReadEventAction.CREATED,
             actor=reader,
             idempotency_key=idempotency_key,
+            submission=submission,
             before=None,
             after=_read_values(read),
         )
@@ -313,13 +400,14 @@ def _read_submit(
     read.confidence = confidence
     read.signs = clean_signs
     # Time on task accumulates over every visit to the case.
-    read.active_seconds = read.active_seconds + active_seconds
+    read.active_seconds = read.active_seconds + submission["active_seconds"]
     read.save()
     ReadEvent.objects.create(
         read=read,
         action=ReadEventAction.CHANGED,
         actor=reader,
         idempotency_key=idempotency_key,
+        submission=submission,
         before=before,
         after=_read_values(read),
     )

@@ -191,6 +191,17 @@ def test_read_submit_guards(open_study, make_user) -> None:
             signs=["glow"],
             idempotency_key=uuid.uuid4(),
         )
+    for seconds in (-1, float("nan"), "soon"):
+        with pytest.raises(ValidationError, match="non-negative number of seconds"):
+            services.read_submit(
+                reader=readers[0],
+                arm=arm,
+                node=node,
+                call="benign",
+                confidence=5,
+                active_seconds=seconds,
+                idempotency_key=uuid.uuid4(),
+            )
     key = uuid.uuid4()
     services.read_submit(
         reader=readers[0], arm=arm, node=node, call="benign", confidence=5, idempotency_key=key
@@ -270,3 +281,85 @@ def test_progress_and_worklist_follow_the_reads(open_study) -> None:
     assert progress[("R1", "AI-aided")] == (0, 6)
     assert progress[("R2", "unaided")] == (0, 6)
     assert len(progress) == 3 * 2
+
+
+def test_a_key_reused_for_a_different_submission_is_refused(open_study) -> None:
+    study, readers = open_study
+    arm, other_arm = study.arms.get(position=1), study.arms.get(position=2)
+    first_node, second_node = (case.node for case in study.cases.order_by("pk")[:2])
+    key = uuid.uuid4()
+    submission = dict(
+        reader=readers[0],
+        arm=arm,
+        node=first_node,
+        call="metastasis",
+        confidence=60,
+        signs=["central_necrosis", "matting"],
+        active_seconds=4.5,
+        idempotency_key=key,
+    )
+    read, changed = services.read_submit(**submission)
+    assert changed
+    # A true retry (sign order does not matter) gets the stored outcome.
+    again, changed = services.read_submit(
+        **{**submission, "signs": ["matting", "central_necrosis"]}
+    )
+    assert again.pk == read.pk and not changed
+
+    for difference, field in [
+        ({"node": second_node}, "node"),
+        ({"arm": other_arm}, "arm"),
+        ({"call": "ene"}, "call"),
+        ({"confidence": 61}, "confidence"),
+        ({"signs": ["central_necrosis"]}, "signs"),
+        ({"active_seconds": 9.0}, "active_seconds"),
+    ]:
+        with pytest.raises(services.ReadSubmissionConflict, match=field) as raised:
+            services.read_submit(**{**submission, **difference})
+        assert raised.value.differing == (field,) and raised.value.idempotency_key == key
+    assert Read.objects.count() == 1 and ReadEvent.objects.count() == 1
+    read.refresh_from_db()
+    assert (read.node_id, read.call, read.confidence, read.active_seconds) == (
+        first_node.pk,
+        "metastasis",
+        60,
+        4.5,
+    )
+
+
+def test_events_recorded_before_submissions_were_stored_are_backfilled(open_study) -> None:
+    """The migration fills what can be rebuilt exactly; a retry of such a key still matches."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("readerstudy.studies.migrations.0002_read_event_submission")
+    study, readers = open_study
+    arm = study.arms.get(position=1)
+    node = study.cases.first().node
+    key = uuid.uuid4()
+    submission = dict(
+        reader=readers[0],
+        arm=arm,
+        node=node,
+        call="ene",
+        confidence=80,
+        signs=["matting", "central_necrosis"],
+        active_seconds=3.0,
+        idempotency_key=key,
+    )
+    read, _ = services.read_submit(**submission)
+    ReadEvent.objects.update(submission={})  # as before the field existed
+
+    migration.backfill_submissions(apps, None)
+    event = ReadEvent.objects.get()
+    assert event.submission == {
+        "node": node.pk,
+        "arm": arm.pk,
+        "call": "ene",
+        "confidence": 80,
+        "signs": ["central_necrosis", "matting"],
+    }
+    assert services.read_submit(**submission) == (read, False)
+    with pytest.raises(services.ReadSubmissionConflict, match="call"):
+        services.read_submit(**{**submission, "call": "benign"})
