@@ -748,9 +748,10 @@ def _import_archive(job: ImportJob, workdir: Path, attempt: _RunningAttempt) -> 
 
 def _after_transient_error(attempt: _RunningAttempt, exc: Exception) -> None:
     """Put the job back in the queue (archive kept), or end it after the last attempt."""
-    # The connection may be broken: drop it so that the next query opens a fresh one.
-    with contextlib.suppress(Exception):
-        connection.close()
+    # A broken connection is dropped, so that the next query opens a fresh one.
+    if not connection.in_atomic_block:
+        with contextlib.suppress(Exception):
+            connection.close_if_unusable_or_obsolete()
     logger.warning(
         "import job %s, attempt %s: transient database error",
         attempt.job_id,
