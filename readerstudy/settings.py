@@ -160,8 +160,9 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS}
 # Job state lives in the database (ImportJob etc.), where coordinators see it: no result backend.
 CELERY_TASK_IGNORE_RESULT = True
-# A task is acknowledged when it has finished, not when it starts, and a task whose worker process
-# died is handed back to the broker: a killed worker loses no job (tests/core/test_job_recovery.py).
+# A task is acknowledged when it has finished, not when it starts, and a task whose worker
+# process died is handed back to the broker (tests/core/test_worker.py checks that the tasks and
+# the running workers really have these; tests/cohorts/test_import_jobs_worker.py kills one).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

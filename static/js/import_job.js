@@ -20,6 +20,8 @@
     }
     el("job-status").textContent = labels[job.status] || job.status;
     el("job-status").className = "status " + job.status;
+    el("job-attempts").textContent = "(attempt " + job.attempts + ")";
+    el("job-attempts").hidden = job.attempts < 2; // shown once a retry or a resumption happened
     el("job-progress").value = job.progress;
     el("job-progress").className = job.status;
     el("job-percent").textContent = job.progress + "%";

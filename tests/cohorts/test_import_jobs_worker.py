@@ -99,6 +99,9 @@ def test_transient_database_error_is_retried_on_the_worker(
     assert Cohort.objects.filter(name=name).count() == 1
     assert CTSlice.objects.filter(series__patient__cohort__name=name).count() == 16
     assert not job.archive and work_folders(work_dir, job) == []
+    assert client.get(reverse("cohorts:api-job", args=[job.pk])).json()["attempts"] == 2
+    page = client.get(reverse("cohorts:job", args=[job.pk])).content.decode()
+    assert '<span id="job-attempts" class="muted">(attempt 2)</span>' in page
 
 
 def test_job_of_a_killed_worker_is_resumed_and_leaves_no_files(
