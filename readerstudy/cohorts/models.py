@@ -346,7 +346,8 @@ class ImportJob(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="last sign of life of the running attempt; a stale one means its worker is gone",
+        help_text="running: the attempt's last sign of life (stale: its worker is gone); "
+        "queued: when it was last sent to the workers",
     )
     progress = models.PositiveSmallIntegerField(default=0, help_text="percent")
     stage = models.CharField(max_length=200, blank=True)

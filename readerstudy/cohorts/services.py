@@ -778,7 +778,7 @@ def _after_transient_error(attempt: _RunningAttempt, exc: Exception) -> None:
             attempt=attempt.attempt,
             stage=f"database unavailable; trying again in {delay} s "
             f"(attempt {attempt.attempt + 1} of {limit})",
-            heartbeat_at=None,
+            heartbeat_at=timezone.now(),  # when it was queued again (see import_job_sweep)
         )
     except TRANSIENT_ERRORS:
         # Still down: the job stays "running" for this attempt, which its retry may take over.
@@ -806,7 +806,11 @@ def import_job_run(*, job_id: int, retry_of_attempt: int | None = None) -> Impor
     workdir = _work_folder(job.pk, attempt.attempt)
     workdir.mkdir(parents=True)
     try:
-        result = _import_archive(job, workdir, attempt)
+        try:
+            result = _import_archive(job, workdir, attempt)
+        finally:
+            # Before any status change: a job seen waiting or ended has no unpacked files left.
+            shutil.rmtree(workdir, ignore_errors=True)
     except _AttemptSuperseded:
         logger.warning("import job %s, attempt %s: taken over, stopping", job.pk, attempt.attempt)
     except CohortImportError as exc:
@@ -855,7 +859,6 @@ def import_job_run(*, job_id: int, retry_of_attempt: int | None = None) -> Impor
             heartbeat_at=now,
         )
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
         try:
             _discard_archive_if_ended(job.pk)
         except TRANSIENT_ERRORS:
@@ -867,6 +870,7 @@ def import_job_run(*, job_id: int, retry_of_attempt: int | None = None) -> Impor
 class SweepReport:
     resumed: tuple[int, ...]
     failed: tuple[int, ...]
+    requeued: tuple[int, ...]
     folders_removed: int
     archives_removed: int
 
@@ -891,7 +895,7 @@ def _recover_stale_job(job_id: int, now: datetime) -> str | None:
             JobStatus.RETRYING,
             stage=f"the worker stopped; resuming (attempt {job.attempts + 1} of "
             f"{settings.COHORT_IMPORT_MAX_ATTEMPTS})",
-            heartbeat_at=None,
+            heartbeat_at=now,
         )
         return JobStatus.RETRYING
 
@@ -943,6 +947,20 @@ def import_job_sweep() -> SweepReport:
         else:
             logger.warning("import job %s lost its worker too often; failed", job_id)
             failed.append(job_id)
+    # A queued job whose task message is lost (the broker was down when it was sent, or lost
+    # its data) would wait for ever: send it again, at most once per stale period. A duplicate
+    # message is harmless, the first one to claim the job runs it.
+    waiting = ImportJob.objects.filter(
+        Q(heartbeat_at__lt=now - _stale_after())
+        | Q(heartbeat_at__isnull=True, created_at__lt=now - _stale_after()),
+        status__in=[JobStatus.PENDING, JobStatus.RETRYING],
+    )
+    requeued: list[int] = []
+    for job_id in waiting.values_list("pk", flat=True):
+        # Conditional on the same filter, so that of two sweeps only one sends it.
+        if waiting.filter(pk=job_id).update(heartbeat_at=now):
+            tasks.import_cohort_archive.delay(job_id)
+            requeued.append(job_id)
     archives = 0
     ended = ImportJob.objects.filter(status__in=JOB_ENDED).exclude(archive="")
     for job_id in ended.values_list("pk", flat=True):
@@ -950,6 +968,7 @@ def import_job_sweep() -> SweepReport:
     return SweepReport(
         resumed=tuple(resumed),
         failed=tuple(failed),
+        requeued=tuple(requeued),
         folders_removed=_remove_orphaned_work_folders(),
         archives_removed=archives,
     )

@@ -1,6 +1,7 @@
 """Celery tasks for cohorts: thin wrappers that fetch by id and call a service."""
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from readerstudy.cohorts import services
 
@@ -22,6 +23,14 @@ def import_cohort_archive(self: Task, job_id: int, retry_of_attempt: int | None 
             args=(job_id,),
             kwargs={"retry_of_attempt": exc.attempt},
             countdown=exc.retry_in_seconds,
+            exc=exc,
+        ) from exc
+    except services.TRANSIENT_ERRORS as exc:
+        # The database was unreachable before an attempt could begin (or record its end):
+        # nothing to put back, just try again; the job's status decides what that does.
+        raise self.retry(
+            countdown=settings.COHORT_IMPORT_RETRY_DELAY_SECONDS,
+            max_retries=settings.COHORT_IMPORT_MAX_ATTEMPTS,
             exc=exc,
         ) from exc
 

@@ -167,6 +167,26 @@ def test_the_celery_task_really_retries(queued, monkeypatch) -> None:
     assert Cohort.objects.count() == 1
 
 
+def test_task_retries_when_the_database_is_down_before_the_attempt_begins(
+    queued, monkeypatch
+) -> None:
+    job = queued()
+    real_claim = services._job_claim
+    calls: list[int] = []
+
+    def claim_once_down(job_id: int, retry_of_attempt: int | None):
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise OperationalError("could not connect to server")
+        return real_claim(job_id, retry_of_attempt)
+
+    monkeypatch.setattr(services, "_job_claim", claim_once_down)
+    tasks.import_cohort_archive.apply(args=[job.pk], throw=False)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, len(calls)) == (JobStatus.SUCCEEDED, 1, 2)
+
+
 def test_retry_takes_over_the_attempt_it_retries_when_the_database_stayed_down(queued) -> None:
     """If even recording the retry failed, the job still says running: the retry may take it."""
     job = queued()
@@ -260,7 +280,7 @@ def test_sweep_leaves_a_live_job_alone(queued, settings) -> None:
 
     report = services.import_job_sweep()
 
-    assert report == services.SweepReport((), (), 0, 0)
+    assert report == services.SweepReport((), (), (), 0, 0)
     assert folder.is_dir() and queued.sent == []
     assert ImportJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
 
@@ -310,11 +330,27 @@ def test_sweep_removes_what_ended_jobs_left_behind(queued, settings, media_root:
     assert uploads == [f"import-{running.pk}.zip"]
 
 
+def test_sweep_sends_again_a_queued_job_whose_message_was_lost(queued, settings) -> None:
+    job = queued()  # its task message never reached a worker
+    recent = queued()
+    queued.sent.clear()
+    long_ago = timezone.now() - timedelta(seconds=settings.COHORT_IMPORT_STALE_AFTER_SECONDS + 1)
+    ImportJob.objects.filter(pk=job.pk).update(created_at=long_ago)
+
+    assert services.import_job_sweep().requeued == (job.pk,)
+    assert services.import_job_sweep().requeued == ()  # once per stale period, not each sweep
+
+    assert queued.sent == [job.pk]
+    assert ImportJob.objects.get(pk=recent.pk).heartbeat_at is None
+    services.import_job_run(job_id=job.pk)
+    assert ImportJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
+
+
 def test_sweep_command_reports_what_it_did(queued, settings, capsys) -> None:
     job = queued()
     lost_attempt(job, settings.COHORT_IMPORT_WORK_DIR)
     call_command("sweep_import_jobs")
     assert capsys.readouterr().out.strip() == (
-        f"resumed 1 job(s) [{job.pk}], failed 0 job(s) [], removed 0 work folder(s) and "
-        "0 archive(s)"
+        f"resumed 1 job(s) [{job.pk}], failed 0 job(s) [], queued 0 waiting job(s) again [], "
+        "removed 0 work folder(s) and 0 archive(s)"
     )

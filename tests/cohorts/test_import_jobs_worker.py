@@ -23,7 +23,7 @@ from django.urls import reverse
 
 from readerstudy.accounts.models import Role
 from readerstudy.cohorts import services, tasks
-from readerstudy.cohorts.models import Cohort, CTSlice, ImportJob, JobStatus
+from readerstudy.cohorts.models import JOB_ENDED, Cohort, CTSlice, ImportJob, JobStatus
 from tests.cohort_factory import write_cohort
 from tests.conftest import (
     WORKER_MEDIA,
@@ -83,7 +83,7 @@ def test_transient_database_error_is_retried_on_the_worker(
         if current.status == JobStatus.RETRYING:
             kept = bool(current.archive) and default_storage.exists(current.archive.name)
             while_retrying.append((kept, work_folders(work_dir, job)))
-        return current.has_ended
+        return current.has_ended and not current.archive  # the worker's last step: tidy up
 
     wait_for(finished, timeout=120, interval=0.1)
 
@@ -163,7 +163,11 @@ def test_job_of_a_killed_worker_is_resumed_and_leaves_no_files(
             interval=0.1,
         )
         detected_after = time.monotonic() - killed_at
-        wait_for(lambda: ImportJob.objects.get(pk=job.pk).has_ended, timeout=120, interval=0.1)
+        wait_for(  # ended, and tidied up: the archive is deleted right after the job ends
+            lambda: ImportJob.objects.filter(pk=job.pk, archive="", status__in=JOB_ENDED).exists(),
+            timeout=120,
+            interval=0.1,
+        )
         recovered_after = time.monotonic() - killed_at
     finally:
         stop_worker(first)

@@ -10,8 +10,8 @@ from readerstudy.cohorts.services import import_job_sweep
 
 class Command(BaseCommand):
     help = (
-        "Resume (or fail) import jobs whose worker stopped, and remove work folders and uploaded "
-        "archives that ended jobs left behind."
+        "Resume (or fail) import jobs whose worker stopped, queue again jobs whose task message "
+        "was lost, and remove work folders and uploaded archives that ended jobs left behind."
     )
 
     def handle(self, *args: object, **options: object) -> None:
@@ -19,6 +19,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"resumed {len(report.resumed)} job(s) {list(report.resumed)}, "
             f"failed {len(report.failed)} job(s) {list(report.failed)}, "
+            f"queued {len(report.requeued)} waiting job(s) again {list(report.requeued)}, "
             f"removed {report.folders_removed} work folder(s) and "
             f"{report.archives_removed} archive(s)"
         )
