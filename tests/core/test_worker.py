@@ -62,12 +62,14 @@ def test_late_acknowledgement_settings_reach_the_app_and_the_tasks() -> None:
 
 def test_running_workers_use_these_settings(celery_worker_process: dict[str, Any]) -> None:
     """Each worker process reports the configuration it really runs with."""
-    replies = wait_for(lambda: app.control.inspect(timeout=5).conf(with_defaults=True), timeout=60)
-    ours = {
-        name: conf for name, conf in replies.items() if name.startswith("test-")
-    }  # the fixture's work worker and health worker
-    assert len(ours) >= 2, replies.keys()
-    for name, conf in ours.items():
+
+    def ours() -> dict[str, dict]:  # the fixture's work worker and health worker
+        replies = app.control.inspect(timeout=5).conf(with_defaults=True) or {}
+        found = {name: conf for name, conf in replies.items() if name.startswith("test-")}
+        return found if len(found) >= 2 else {}
+
+    confs = wait_for(ours, timeout=60)
+    for name, conf in confs.items():
         assert conf["task_acks_late"] is True, name
         assert conf["task_reject_on_worker_lost"] is True, name
         assert conf["worker_prefetch_multiplier"] == 1, name
