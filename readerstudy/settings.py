@@ -144,12 +144,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 _broker_folder = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_folder / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_folder / "queue"),
         "data_folder_out": str(_broker_folder / "queue"),
         "processed_folder": str(_broker_folder / "processed"),
+        # Exchange bindings (one file per queue); kombu's default is ./control in the cwd.
+        "control_folder": str(_broker_folder / "control"),
         "store_processed": False,
     }
 # Redis hands an unacknowledged task to another worker once this many seconds have passed since
