@@ -128,8 +128,24 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEMO or DEBUG
 # Uploaded cohort archives above this size are refused before they are unpacked.
 COHORT_UPLOAD_MAX_BYTES = env.int("COHORT_UPLOAD_MAX_BYTES", default=2 * 1024**3)
-# ... and so are archives that would unpack to more than this.
+# ... and so are archives that would unpack to more than this,
 COHORT_UPLOAD_MAX_UNPACKED_BYTES = env.int("COHORT_UPLOAD_MAX_UNPACKED_BYTES", default=8 * 1024**3)
+# ... or to more than this many times their own size (a zip bomb). A synthetic 30-patient cohort
+# zipped with deflate unpacks to 1.8 times its size (README, "Importing a cohort"); a single
+# entry may compress far better (a mask 42 times), so the limit is on the whole archive.
+COHORT_UPLOAD_MAX_COMPRESSION_RATIO = env.float("COHORT_UPLOAD_MAX_COMPRESSION_RATIO", default=10.0)
+# Upload jobs unpack into <this folder>/import-<job id>/; whoever ends or abandons a job removes
+# its folder, and the sweep removes folders left by jobs that ended.
+COHORT_IMPORT_WORK_DIR = Path(
+    env.str("COHORT_IMPORT_WORK_DIR", default=str(VAR_DIR / "import-work"))
+)
+# A running job whose heartbeat (written with every bit of progress) is older than this is taken
+# to have lost its worker: the sweep resumes it, or fails it after COHORT_IMPORT_MAX_ATTEMPTS.
+COHORT_IMPORT_STALE_AFTER_SECONDS = env.int("COHORT_IMPORT_STALE_AFTER_SECONDS", default=300)
+COHORT_IMPORT_SWEEP_INTERVAL_SECONDS = env.int("COHORT_IMPORT_SWEEP_INTERVAL_SECONDS", default=60)
+COHORT_IMPORT_MAX_ATTEMPTS = env.int("COHORT_IMPORT_MAX_ATTEMPTS", default=3)
+# A transient database error retries after this many seconds, doubled on each further attempt.
+COHORT_IMPORT_RETRY_DELAY_SECONDS = env.int("COHORT_IMPORT_RETRY_DELAY_SECONDS", default=10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
@@ -137,21 +153,36 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 _broker_folder = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_folder / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_folder / "queue"),
         "data_folder_out": str(_broker_folder / "queue"),
         "processed_folder": str(_broker_folder / "processed"),
+        # Exchange bindings (one file per queue); kombu's default is ./control in the cwd.
+        "control_folder": str(_broker_folder / "control"),
         "store_processed": False,
     }
+# Redis hands an unacknowledged task to another worker once this many seconds have passed since
+# it was delivered. Longer than any import (a redelivery of a running job is a no-op anyway) and
+# than any retry countdown; a job whose worker died is resumed sooner, by the heartbeat sweep.
+BROKER_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=1800)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS}
 # Job state lives in the database (ImportJob etc.), where coordinators see it: no result backend.
 CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when it has finished, not when it starts, and a task whose worker
+# process died is handed back to the broker (tests/core/test_worker.py checks that the tasks and
+# the running workers really have these; tests/cohorts/test_import_jobs_worker.py kills one).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Health pings have their own queue, consumed by a worker of their own, so that a long import
+# never keeps a health check waiting.
+HEALTH_QUEUE = "health"
 CELERY_TASK_ROUTES = {
+    "readerstudy.cohorts.tasks.ping": {"queue": HEALTH_QUEUE},
     "readerstudy.cohorts.tasks.*": {"queue": "imports"},
     "inference.*": {"queue": "inference"},
 }

@@ -46,6 +46,14 @@ def _plain_http_and_static(settings) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _import_work_dir(tmp_path_factory: pytest.TempPathFactory, settings) -> Path:
+    """Upload jobs run in-process unpack into a temporary folder, never into var/."""
+    work = tmp_path_factory.mktemp("import-work")
+    settings.COHORT_IMPORT_WORK_DIR = work
+    return work
+
+
 @pytest.fixture
 def media_root(_media_root: Path) -> Path:
     return _media_root
@@ -87,15 +95,13 @@ def _port_open(host: str, port: int) -> bool:
 
 
 WORKER_MEDIA = REPO / "var" / "test-worker-media"
+WORKER_WORK_DIR = REPO / "var" / "test-worker-work"
+# Test-only faults of tests/worker_app.py wait for a file of this name in this folder.
+WORKER_RELEASE_DIR = REPO / "var" / "test-worker-release"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker process on the Redis broker, sharing the test database and media.
-
-    The tests publish through the app's configured broker (CELERY_BROKER_URL), so that must be
-    Redis: .ci/run and `./run test` set it.
-    """
+def worker_environment(**extra: str) -> dict[str, str]:
+    """Environment of a worker process that shares the test database, broker and media."""
     from urllib.parse import urlparse
 
     from django.conf import settings
@@ -114,46 +120,95 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         f"postgres://{settings_dict['USER'] or ''}:{settings_dict['PASSWORD'] or ''}@"
         f"{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
     )
-    (REPO / "var").mkdir(exist_ok=True)
-    shutil.rmtree(WORKER_MEDIA, ignore_errors=True)  # each session starts with empty media
-    WORKER_MEDIA.mkdir(parents=True, exist_ok=True)
-    log = open(REPO / "var" / "test-worker.log", "w")  # noqa: SIM115 - closed after the worker stops
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker,
         "MEDIA_ROOT": str(WORKER_MEDIA),
+        "COHORT_IMPORT_WORK_DIR": str(WORKER_WORK_DIR),
+        "COHORT_IMPORT_RETRY_DELAY_SECONDS": "1",
+        "READERSTUDY_TEST_RELEASE_DIR": str(WORKER_RELEASE_DIR),
+        **extra,
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "readerstudy.celery",
-            "worker",
-            "--pool=solo",
-            "--queues=default,imports,inference",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"test-{uuid.uuid4().hex[:6]}@%h",
-        ],
-        cwd=REPO,
+
+
+def start_worker(*, app: str, queues: str, env: dict[str, str], log_name: str) -> subprocess.Popen:
+    """A Celery worker process (solo pool: one task at a time, like a busy import worker)."""
+    (REPO / "var").mkdir(exist_ok=True)
+    log = open(REPO / "var" / log_name, "w")  # noqa: SIM115 - the child process holds it
+    try:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                app,
+                "worker",
+                "--pool=solo",
+                f"--queues={queues}",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"test-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """Real Celery worker processes on the Redis broker, sharing the test database and media.
+
+    Two processes, as in production: one consumes the work queues (default, imports,
+    inference), one only the health queue, so a long import never delays a health ping. The
+    work worker runs tests/worker_app.py: the real app, plus faults that only archives named
+    ``fault-...`` trigger. The tests publish through the app's configured broker
+    (CELERY_BROKER_URL), so that must be Redis: .ci/run and `./run test` set it.
+    """
+    env = worker_environment(READERSTUDY_TEST_FAULTS="1")
+    for folder in (WORKER_MEDIA, WORKER_WORK_DIR, WORKER_RELEASE_DIR):
+        shutil.rmtree(folder, ignore_errors=True)  # each session starts empty
+        folder.mkdir(parents=True, exist_ok=True)
+    work = start_worker(
+        app="tests.worker_app",
+        queues="default,imports,inference",
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log_name="test-worker.log",
+    )
+    health = start_worker(
+        app="readerstudy.celery", queues="health", env=env, log_name="test-worker-health.log"
     )
     try:
-        yield {"broker": broker, "media_root": WORKER_MEDIA, "process": process}
+        yield {
+            "broker": env["CELERY_BROKER_URL"],
+            "media_root": WORKER_MEDIA,
+            "work_dir": WORKER_WORK_DIR,
+            "release_dir": WORKER_RELEASE_DIR,
+            "process": work,
+            "health_process": health,
+        }
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_worker(work)
+        stop_worker(health)
 
 
 def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.25):

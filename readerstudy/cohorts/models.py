@@ -304,10 +304,35 @@ class ReferenceStandard(models.Model):
 
 
 class JobStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
+    PENDING = "pending", "Queued"
     RUNNING = "running", "Running"
+    RETRYING = "retrying", "Retrying"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+
+
+# The import job's status machine, the one place that says which change is allowed. A job is
+# queued (pending), claimed by a worker (running), and then either ends (succeeded / failed: for
+# good, a re-delivered task leaves it alone) or goes back to the queue (retrying) after a
+# transient database error or a lost worker, keeping its uploaded archive for the next attempt.
+# running -> running is a new attempt taking over a job whose worker stopped sending heartbeats.
+JOB_TRANSITIONS: dict[str, frozenset[str]] = {
+    JobStatus.PENDING: frozenset({JobStatus.RUNNING, JobStatus.FAILED}),
+    JobStatus.RETRYING: frozenset({JobStatus.RUNNING, JobStatus.FAILED}),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.RUNNING, JobStatus.RETRYING, JobStatus.SUCCEEDED, JobStatus.FAILED}
+    ),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+}
+JOB_ENDED: frozenset[str] = frozenset(
+    status for status, targets in JOB_TRANSITIONS.items() if not targets
+)
+
+
+def job_statuses_leading_to(target: str) -> frozenset[str]:
+    """The statuses from which a job may change to ``target``."""
+    return frozenset(status for status, targets in JOB_TRANSITIONS.items() if target in targets)
 
 
 class ImportJob(models.Model):
@@ -320,12 +345,23 @@ class ImportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="how many times a worker has started this job"
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="running: the attempt's last sign of life (stale: its worker is gone); "
+        "queued: when it was last sent to the workers",
+    )
     progress = models.PositiveSmallIntegerField(default=0, help_text="percent")
     stage = models.CharField(max_length=200, blank=True)
-    archive = models.FileField(max_length=300, blank=True, help_text="uploaded zip")
+    archive = models.FileField(
+        max_length=300, blank=True, help_text="uploaded zip, kept until the job has ended"
+    )
     archive_name = models.CharField(max_length=255, blank=True)
     archive_size = models.BigIntegerField(default=0)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="shown to coordinators: no paths, no tracebacks")
     cohort = models.ForeignKey(
         Cohort, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
     )
@@ -333,8 +369,21 @@ class ImportJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(progress__lte=100), name="importjob_progress_le_100")
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="importjob_progress_le_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in JobStatus]),
+                name="importjob_status_known",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Import {self.pk} ({self.status})"
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status in JOB_ENDED
+
+    def may_change_to(self, status: str) -> bool:
+        return status in JOB_TRANSITIONS[self.status]

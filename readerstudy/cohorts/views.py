@@ -72,6 +72,7 @@ class ImportJobStatusApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.CharField()
+        attempts = serializers.IntegerField()
         progress = serializers.IntegerField()
         stage = serializers.CharField()
         error = serializers.CharField()

@@ -5,7 +5,7 @@
   if (!card) return;
   const url = card.dataset.statusUrl;
   const el = (id) => document.getElementById(id);
-  const labels = { pending: "Pending", running: "Running", succeeded: "Succeeded", failed: "Failed" };
+  const labels = { pending: "Queued", running: "Running", retrying: "Retrying", succeeded: "Succeeded", failed: "Failed" };
 
   async function poll() {
     let job;
@@ -20,6 +20,8 @@
     }
     el("job-status").textContent = labels[job.status] || job.status;
     el("job-status").className = "status " + job.status;
+    el("job-attempts").textContent = "(attempt " + job.attempts + ")";
+    el("job-attempts").hidden = job.attempts < 2; // shown once a retry or a resumption happened
     el("job-progress").value = job.progress;
     el("job-progress").className = job.status;
     el("job-percent").textContent = job.progress + "%";
@@ -28,7 +30,7 @@
     if (job.error) { el("job-error").textContent = job.error; el("job-error").hidden = false; }
     el("job-nothing-changed").hidden = job.status !== "failed";
     if (job.cohort) { el("job-cohort").querySelector("strong").textContent = job.cohort; el("job-cohort").hidden = false; }
-    if (job.status === "pending" || job.status === "running") setTimeout(poll, 1000);
+    if (job.status !== "succeeded" && job.status !== "failed") setTimeout(poll, 1000);
   }
   poll();
 })();

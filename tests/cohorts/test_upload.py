@@ -8,6 +8,7 @@ task for real: the web side and the worker share PostgreSQL, Redis and a media f
 from __future__ import annotations
 
 import io
+import re
 import stat
 import uuid
 import zipfile
@@ -306,6 +307,154 @@ def test_highly_compressed_archive_is_refused_before_unpacking(
 
     assert job.status == JobStatus.FAILED
     assert "archive unpacks to more than the limit of 1048576 bytes" in job.error
+
+
+def test_zip_bomb_is_refused_by_the_compression_ratio_before_unpacking(
+    settings, monkeypatch, upload_and_run: Callable[..., ImportJob]
+) -> None:
+    """Within the size limits, but unpacking to 1000 times its size: refused unread."""
+    settings.COHORT_UPLOAD_MAX_COMPRESSION_RATIO = 10
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bundle:
+        bundle.writestr("cohort/manifest.csv", b"patient_id\n")
+        bundle.writestr("cohort/padding.bin", b"\0" * (8 * 1024**2))
+    content = buffer.getvalue()
+    unpacked = 8 * 1024**2 + len(b"patient_id\n")
+    assert unpacked < settings.COHORT_UPLOAD_MAX_UNPACKED_BYTES
+    extracted: list[str] = []
+    monkeypatch.setattr(
+        zipfile.ZipFile, "extract", lambda self, member, *a: extracted.append(member)
+    )
+
+    job = upload_and_run(content, "bomb.zip")
+
+    assert job.status == JobStatus.FAILED
+    assert job.error == (
+        f"bomb.zip: archive unpacks to {unpacked} bytes, {unpacked / len(content):.0f} times its "
+        f"own size of {len(content)} bytes; the limit is 10 times "
+        "(COHORT_UPLOAD_MAX_COMPRESSION_RATIO): is it a zip bomb?"
+    )
+    assert extracted == []  # refused from the declared sizes, nothing unpacked
+    assert_nothing_imported()
+
+
+def test_default_ratio_limit_admits_a_cohort(
+    tmp_path: Path, settings, upload_and_run: Callable[..., ImportJob]
+) -> None:
+    """The test cohort compresses better than real CT; it still fits the default limit."""
+    content = cohort_zip(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(content)) as bundle:
+        ratio = sum(entry.file_size for entry in bundle.infolist()) / len(content)
+    assert 1 < ratio < settings.COHORT_UPLOAD_MAX_COMPRESSION_RATIO
+    assert upload_and_run(content).status == JobStatus.SUCCEEDED
+
+
+# --- what coordinators are told: the archive's fault, never the server's paths ---------------
+
+
+def _assert_no_server_detail(error: str, settings) -> None:
+    for detail in (str(settings.COHORT_IMPORT_WORK_DIR), "/tmp", "Traceback", "Error("):
+        assert detail not in error, error
+    assert "internal error" not in error
+
+
+def _with_entries(tmp_path: Path, entries: list[zipfile.ZipInfo | str]) -> bytes:
+    buffer = io.BytesIO(cohort_zip(tmp_path))
+    with zipfile.ZipFile(buffer, "a") as bundle:
+        for entry in entries:
+            bundle.writestr(entry, b"x")
+    return buffer.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (["MRN1000/ct"], "entry 'MRN1000/ct' is both a file and a folder in the archive"),
+        (["manifest.csv/"], "entry 'manifest.csv' is both a file and a folder in the archive"),
+        (["MRN1000/nodes.npy"], "entry 'MRN1000/nodes.npy' appears more than once"),
+    ],
+)
+def test_name_clash_in_the_archive_is_named(
+    tmp_path: Path,
+    settings,
+    media_root: Path,
+    upload_and_run: Callable[..., ImportJob],
+    entries: list[str],
+    message: str,
+) -> None:
+    job = upload_and_run(_with_entries(tmp_path, entries), "clash.zip")
+
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith(f"clash.zip: {message}"), job.error
+    _assert_no_server_detail(job.error, settings)
+    assert_nothing_imported()
+    assert stored_files(media_root) == []
+
+
+def _mark_encrypted(content: bytes, name: str) -> bytes:
+    """Set the "encrypted" flag of one entry, as a password-protected zip has it.
+
+    Python's zipfile writes no encrypted entries, so the flag bit is set in the entry's local
+    header (flags at offset 6) and its central directory record (flags at offset 8).
+    """
+    data = bytearray(content)
+    with zipfile.ZipFile(io.BytesIO(content)) as bundle:
+        data[bundle.getinfo(name).header_offset + 6] |= 0x1
+    start = 0
+    while (start := data.find(b"PK\x01\x02", start)) >= 0:
+        length = int.from_bytes(data[start + 28 : start + 30], "little")
+        if data[start + 46 : start + 46 + length] == name.encode():
+            data[start + 8] |= 0x1
+        start += 4
+    return bytes(data)
+
+
+def test_encrypted_entry_is_named(
+    tmp_path: Path, settings, upload_and_run: Callable[..., ImportJob]
+) -> None:
+    content = _mark_encrypted(_with_entries(tmp_path, ["MRN1000/secret.dcm"]), "MRN1000/secret.dcm")
+    with zipfile.ZipFile(io.BytesIO(content)) as bundle, pytest.raises(RuntimeError):
+        bundle.read("MRN1000/secret.dcm")  # Python refuses it too: "password required"
+
+    job = upload_and_run(content, "locked.zip")
+
+    assert job.status == JobStatus.FAILED
+    assert job.error == (
+        "locked.zip: entry 'MRN1000/secret.dcm' is encrypted; password-protected archives "
+        "cannot be imported"
+    )
+    _assert_no_server_detail(job.error, settings)
+    assert_nothing_imported()
+
+
+def test_unexpected_error_shows_a_neutral_message_with_an_id_from_the_log(
+    tmp_path: Path,
+    settings,
+    monkeypatch,
+    caplog,
+    media_root: Path,
+    upload_and_run: Callable[..., ImportJob],
+) -> None:
+    def broken(folder: Path, **kwargs: Any) -> None:
+        raise RuntimeError(f"cannot read {folder}/secret-server-file")
+
+    monkeypatch.setattr(services, "cohort_import_folder", broken)
+    job = upload_and_run(cohort_zip(tmp_path), "fine.zip")
+
+    assert job.status == JobStatus.FAILED
+    match = re.fullmatch(
+        r"the import stopped on an unexpected error \(error id ([0-9a-f]{12})\); nothing was "
+        r"imported\. Please give the error id to an administrator: the server log has the details\.",
+        job.error,
+    )
+    assert match, job.error
+    _assert_no_server_detail(job.error, settings)
+    assert "secret-server-file" not in job.error and "RuntimeError" not in job.error
+    logged = [r for r in caplog.records if match[1] in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelname == "ERROR"
+    assert "secret-server-file" in str(logged[0].exc_info[1])  # the details are in the log
+    assert not job.archive and stored_files(media_root) == []
 
 
 def test_non_zip_name_is_refused_at_upload(
