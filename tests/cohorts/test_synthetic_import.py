@@ -8,7 +8,7 @@ import pytest
 
 from readerstudy.cohorts.models import Cohort, Node
 from readerstudy.cohorts.services import cohort_import_folder
-from readerstudy.synthetic import generate_cohort
+from synthetic import generate_cohort
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

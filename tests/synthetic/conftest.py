@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from readerstudy.synthetic import generate_cohort
+from synthetic import generate_cohort
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Command lines: python -m readerstudy.synthetic and the Django management command (lightly)."""
+"""Command lines: python -m synthetic and the Django management command (lightly)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from readerstudy.synthetic.cli import main
+from synthetic.cli import main
 
 
 def test_module_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from readerstudy.synthetic import generate_cohort
-from readerstudy.synthetic.dicom_io import load_npy_gz, read_mask, read_series
-from readerstudy.synthetic.generator import MANIFEST_COLUMNS
+from synthetic import generate_cohort
+from synthetic.dicom_io import load_npy_gz, read_mask, read_series
+from synthetic.generator import MANIFEST_COLUMNS
 
 LEVELS = {"I", "IA", "IB", "II", "IIA", "IIB", "III", "IV", "V", "VA", "VB", "VI"}
 N_STAGES = {"N0", "N1", "N2", "N2a", "N2b", "N2c", "N3", "N3a", "N3b", "Nx"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from readerstudy.synthetic.cohort import plan_cohort
-from readerstudy.synthetic.profiles import get_profile, parse_prevalence
-from readerstudy.synthetic.staging import StagedNode, pathologic_n_stage
+from synthetic.cohort import plan_cohort
+from synthetic.profiles import get_profile, parse_prevalence
+from synthetic.staging import StagedNode, pathologic_n_stage
 
 
 @pytest.mark.parametrize("profile", ["internal", "external"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from readerstudy.synthetic import realism
+from synthetic import realism
 
 
 def test_tissue_hu_and_noise_small_cohort(small_internal: Path) -> None:

@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 SYNTHETIC_COMMENT = (
-    "SYNTHETIC IMAGE - computer-generated neck CT (readerstudy.synthetic); "
+    "SYNTHETIC IMAGE - computer-generated neck CT (ReaderStudy synthetic generator); "
     "not a real patient, not for clinical use."
 )
 
@@ -324,7 +324,7 @@ def _write_seg(
         series_number=300,
         sop_instance_uid=uid(signature, patient_id, "seg-instance"),
         instance_number=1,
-        manufacturer="readerstudy.synthetic",
+        manufacturer="ReaderStudy synthetic generator",
         manufacturer_model_name="synthetic node masks",
         software_versions="1",
         device_serial_number="0",

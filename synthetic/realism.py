@@ -1,6 +1,6 @@
 """Realism check of a generated cohort, measured from the written files.
 
-``python -m readerstudy.synthetic.realism OUT [--montage montage.png] [--json report.json]``
+``python -m synthetic.realism OUT [--montage montage.png] [--json report.json]``
 
 Everything is read back from disk: the DICOM series (pydicom, HU via rescale
 slope/intercept, slices sorted along the normal) and the masks named by
@@ -516,9 +516,9 @@ def _print_report(rep: dict, stream=sys.stdout) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m readerstudy.synthetic.realism``."""
+    """Entry point of ``python -m synthetic.realism``."""
     parser = argparse.ArgumentParser(
-        prog="python -m readerstudy.synthetic.realism", description=__doc__.split("\n\n")[0]
+        prog="python -m synthetic.realism", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("out", help="cohort folder written by the generator")
     parser.add_argument("--montage", help="write a montage PNG here")
