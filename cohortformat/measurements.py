@@ -61,11 +61,14 @@ def axial_diameters(
     """(long, short) diameters in mm of one axial cross-section, given its pixels' indices.
 
     ``spacing`` is (row spacing, column spacing) in mm. Raises ValueError for no pixels.
+    Where several diameters are equally long (common on a pixel grid: a square's two
+    diagonals), the short axis is the largest extent perpendicular to any of them, so the
+    result depends neither on where the node lies nor on the order of its pixels.
     """
     if len(rows) == 0:
         raise ValueError("empty cross-section")
     centres = np.stack([np.asarray(cols, float), np.asarray(rows, float)], axis=1)
-    # only the outermost pixels can carry the hull; the corners of all of them is still cheap
+    centres -= centres.min(axis=0)  # same arithmetic wherever the node lies
     points = (centres[:, None, :] + _CORNERS[None, :, :]).reshape(-1, 2)
     points = np.unique(points, axis=0) * np.array([spacing[1], spacing[0]])  # x = column, y = row
     try:
@@ -74,12 +77,13 @@ def axial_diameters(
         hull = points
     differences = hull[:, None, :] - hull[None, :, :]
     distances = np.hypot(differences[..., 0], differences[..., 1])
-    i, j = np.unravel_index(int(np.argmax(distances)), distances.shape)
-    long_axis = float(distances[i, j])
-    direction = (hull[j] - hull[i]) / long_axis
-    perpendicular = np.array([-direction[1], direction[0]])
-    projection = hull @ perpendicular
-    short_axis = float(projection.max() - projection.min())
+    long_axis = float(distances.max())
+    # every pair of hull points as far apart as the longest (to rounding error)
+    first, second = np.nonzero(np.triu(distances >= long_axis * (1.0 - 1e-9)))
+    directions = (hull[second] - hull[first]) / long_axis
+    perpendiculars = np.stack([-directions[:, 1], directions[:, 0]], axis=1)
+    projections = hull @ perpendiculars.T  # (hull points, candidate long axes)
+    short_axis = float((projections.max(axis=0) - projections.min(axis=0)).max())
     return long_axis, short_axis
 
 

@@ -109,3 +109,20 @@ def test_empty_mask_is_refused() -> None:
         node_diameters(np.zeros((2, 4, 4), bool), (1.0, 1.0))
     with pytest.raises(ValueError, match="empty mask"):
         measure_node(np.zeros((2, 4, 4), bool), voxel_size_zyx=(1.0, 1.0, 1.0))
+
+
+def test_diameters_do_not_depend_on_position_or_pixel_order() -> None:
+    """Small pixel blobs often have several equally long diameters; the short axis must not
+    depend on which of them floating-point rounding or the pixel order happens to pick."""
+    rng = np.random.default_rng(7)
+    spacing = (0.74, 0.74)
+    for _ in range(60):
+        blob = np.zeros((12, 12), bool)
+        blob[3:9, 3:9] = rng.random((6, 6)) < 0.7
+        rows, cols = np.nonzero(blob)
+        if rows.size < 3:
+            continue
+        reference = axial_diameters(rows, cols, spacing)
+        order = rng.permutation(rows.size)
+        assert axial_diameters(rows + 161, cols + 59, spacing) == pytest.approx(reference)
+        assert axial_diameters(rows[order], cols[order], spacing) == pytest.approx(reference)

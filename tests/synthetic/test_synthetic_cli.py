@@ -57,6 +57,13 @@ def test_management_command(tmp_path: Path) -> None:
     from django.core.management import call_command
 
     buf = io.StringIO()
-    call_command("make_synthetic_cohort", str(tmp_path / "m"), patients=1, seed=1, stdout=buf)
+    call_command(
+        "make_synthetic_cohort",
+        str(tmp_path / "m"),
+        patients=1,
+        seed=1,
+        profile="external",
+        stdout=buf,
+    )
     assert "1 patients" in buf.getvalue()
     assert (tmp_path / "m" / "manifest.csv").is_file()
