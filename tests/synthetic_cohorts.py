@@ -14,7 +14,7 @@ from typing import Any
 
 from synthetic import generate_cohort
 
-#: name -> generate_cohort arguments. Mask formats and the realism statistics get their own.
+#: name -> generate_cohort arguments.
 COHORTS: dict[str, dict[str, Any]] = {
     # default prevalence, NIfTI masks, with the .truth side files
     "int2": dict(n_patients=2, seed=101, profile="internal"),

@@ -128,6 +128,7 @@ def stats(cohorts) -> dict[str, dict]:
                 profile=p,
                 prevalence=STATS_PREVALENCE,
                 truth=False,
+                workers=2,  # the same bytes as one process; uses the machine's second core
             ),
             tissues=False,
         )
