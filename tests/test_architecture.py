@@ -28,6 +28,16 @@ PURE_PACKAGES: dict[str, frozenset[str]] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _media_root() -> None:
+    """Plain Python: the project's Django fixture is not needed (``-p no:django`` works)."""
+
+
+@pytest.fixture(autouse=True)
+def _plain_http_and_static() -> None:
+    """Plain Python: the project's Django fixture is not needed."""
+
+
 def repository_packages(root: Path) -> set[str]:
     """Top-level importable packages of the repository (folders with an ``__init__.py``)."""
     return {p.parent.name for p in root.glob("*/__init__.py")}
