@@ -46,7 +46,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "readerstudy.synthetic",
+                "synthetic",
                 str(folder),
                 "--patients",
                 str(args.patients),

@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
 def _run_one(args: list) -> dict:
     """Generate one cohort (called in a fresh process, so max RSS is this run's own)."""
     out, n, seed, profile, workers, truth, fmt = args
-    from readerstudy.synthetic import generate_cohort
+    from synthetic import generate_cohort
 
     t0 = time.perf_counter()
     c0 = time.process_time()

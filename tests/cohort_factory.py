@@ -1,6 +1,6 @@
 """Small, fast cohort folders for import tests (a few slices of 32x32), in the import format.
 
-The realistic generator (readerstudy.synthetic) is tested separately and used in a round-trip
+The realistic generator (synthetic) is tested separately and used in a round-trip
 test; these tiny folders keep the many bad-input tests fast.
 """
 

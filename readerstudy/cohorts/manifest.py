@@ -11,51 +11,18 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cohortformat import folder as layout
+from cohortformat import vocabulary
+from cohortformat.vocabulary import UnknownValue, Vocabulary
 from readerstudy.cohorts.errors import CohortImportError
-from readerstudy.cohorts.models import (
-    HpvStatus,
-    NeckLevel,
-    NodeCall,
-    NStage,
-    PrimarySite,
-    ReferenceSource,
-    Sex,
-    TStage,
-)
+from readerstudy.cohorts.models import NodeCall
 
-MANIFEST = "manifest.csv"
-COHORT_JSON = "cohort.json"
-REQUIRED_COLUMNS = (
-    "patient_id",
-    "series",
-    "mask",
-    "mask_label",
-    "node_id",
-    "level",
-    "side",
-    "reference",
-)
-PATIENT_COLUMNS = ("series", "age", "sex", "primary_site", "pt_stage", "pn_stage", "hpv_status")
-OPTIONAL_COLUMNS = (
-    "ene_extent_mm",
-    "ene_grade",
-    "reference_source",
-    "age",
-    "sex",
-    "primary_site",
-    "pt_stage",
-    "pn_stage",
-    "hpv_status",
-)
-
-CALL_SYNONYMS = {
-    "benign": NodeCall.BENIGN,
-    "metastasis": NodeCall.METASTASIS,
-    "metastasis_without_ene": NodeCall.METASTASIS,
-    "ene": NodeCall.ENE,
-    "metastasis_with_ene": NodeCall.ENE,
-}
-SIDE_SYNONYMS = {"left": "left", "l": "left", "right": "right", "r": "right"}
+# The format's names, re-exported for the import service (defined once in cohortformat).
+MANIFEST = layout.MANIFEST
+COHORT_JSON = layout.COHORT_JSON
+REQUIRED_COLUMNS = layout.REQUIRED_COLUMNS
+PATIENT_COLUMNS = layout.PATIENT_COLUMNS
+OPTIONAL_COLUMNS = layout.OPTIONAL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -104,40 +71,34 @@ def read_cohort_info(folder: Path) -> CohortInfo:
         raise CohortImportError(f"not valid JSON: {exc}", file=COHORT_JSON) from exc
     if not isinstance(data, dict):
         raise CohortImportError("must be a JSON object", file=COHORT_JSON)
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise CohortImportError("a non-empty string is required", file=COHORT_JSON, field="name")
-    for key in ("institution", "description"):
-        if key in data and not isinstance(data[key], str):
-            raise CohortImportError("must be a string", file=COHORT_JSON, field=key)
-    if "synthetic" in data and not isinstance(data["synthetic"], bool):
-        raise CohortImportError("must be true or false", file=COHORT_JSON, field="synthetic")
+    for key in layout.COHORT_REQUIRED_KEYS:
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise CohortImportError("a non-empty string is required", file=COHORT_JSON, field=key)
+    for key, kind in layout.COHORT_KEYS.items():
+        if key in data and not isinstance(data[key], kind):
+            expected = "true or false" if kind is bool else "a string"
+            raise CohortImportError(f"must be {expected}", file=COHORT_JSON, field=key)
     return CohortInfo(
-        name=name.strip(),
+        name=data["name"].strip(),
         institution=data.get("institution", "").strip(),
         description=data.get("description", "").strip(),
         synthetic=data.get("synthetic", False),
     )
 
 
-def _choice(value: str, choices: dict[str, str], *, row: int, column: str) -> str:
-    key = value.strip()
-    lookup = {k.lower(): v for k, v in choices.items()}
-    if key.lower() not in lookup:
-        allowed = ", ".join(sorted(set(choices.keys())))
-        raise CohortImportError(
-            f"unknown value {value!r} (expected one of: {allowed})",
-            file=MANIFEST,
-            row=row,
-            field=column,
-        )
-    return lookup[key.lower()]
+def _choice(value: str, words: Vocabulary, *, row: int, column: str) -> str:
+    try:
+        return words.parse(value)
+    except UnknownValue as exc:
+        raise CohortImportError(str(exc), file=MANIFEST, row=row, field=column) from None
 
 
-def _optional_choice(value: str, enum: type, *, row: int, column: str) -> str:
+def _optional_choice(value: str, words: Vocabulary, *, row: int, column: str) -> str:
+    """The canonical value, or the vocabulary's default (or "") for a blank cell."""
     if not value.strip():
-        return ""
-    return _choice(value, {c.value: c.value for c in enum}, row=row, column=column)
+        return words.default or ""
+    return _choice(value, words, row=row, column=column)
 
 
 def _optional_float(value: str, *, row: int, column: str) -> float | None:
@@ -226,12 +187,16 @@ def read_manifest(folder: Path) -> list[PatientSpec]:
         mask_label = _optional_int(
             row["mask_label"], row=row_number, column="mask_label", low=1, high=65535
         )
-        call = _choice(row["reference"], CALL_SYNONYMS, row=row_number, column="reference")
+        call = _choice(row["reference"], vocabulary.REFERENCE, row=row_number, column="reference")
         ene_extent = _optional_float(
             row.get("ene_extent_mm", ""), row=row_number, column="ene_extent_mm"
         )
         ene_grade = _optional_int(
-            row.get("ene_grade", ""), row=row_number, column="ene_grade", low=1, high=4
+            row.get("ene_grade", ""),
+            row=row_number,
+            column="ene_grade",
+            low=min(vocabulary.ENE_GRADES),
+            high=max(vocabulary.ENE_GRADES),
         )
         if call != NodeCall.ENE:
             for column, value in (("ene_extent_mm", ene_extent), ("ene_grade", ene_grade)):
@@ -242,22 +207,19 @@ def read_manifest(folder: Path) -> list[PatientSpec]:
                         row=row_number,
                         field=column,
                     )
-        source_text = row.get("reference_source", "").strip() or ReferenceSource.PATHOLOGY
         node = NodeSpec(
             row=row_number,
             node_id=node_id,
             mask=_relative_path(folder, row["mask"], row=row_number, column="mask"),
             mask_label=mask_label,
-            level=_choice(
-                row["level"], {c.value: c.value for c in NeckLevel}, row=row_number, column="level"
-            ),
-            side=_choice(row["side"], SIDE_SYNONYMS, row=row_number, column="side"),
+            level=_choice(row["level"], vocabulary.NECK_LEVEL, row=row_number, column="level"),
+            side=_choice(row["side"], vocabulary.SIDE, row=row_number, column="side"),
             call=str(call),
             ene_extent_mm=ene_extent,
             ene_grade=ene_grade,
-            reference_source=_choice(
-                source_text,
-                {c.value: c.value for c in ReferenceSource},
+            reference_source=_optional_choice(
+                row.get("reference_source", ""),
+                vocabulary.REFERENCE_SOURCE,
                 row=row_number,
                 column="reference_source",
             ),
@@ -265,20 +227,25 @@ def read_manifest(folder: Path) -> list[PatientSpec]:
         patient_values = dict(
             series=_relative_path(folder, row["series"], row=row_number, column="series"),
             age=_optional_int(row.get("age", ""), row=row_number, column="age", low=0, high=130),
-            sex=_optional_choice(row.get("sex", ""), Sex, row=row_number, column="sex"),
+            sex=_optional_choice(row.get("sex", ""), vocabulary.SEX, row=row_number, column="sex"),
             primary_site=_optional_choice(
-                row.get("primary_site", ""), PrimarySite, row=row_number, column="primary_site"
+                row.get("primary_site", ""),
+                vocabulary.PRIMARY_SITE,
+                row=row_number,
+                column="primary_site",
             ),
             pt_stage=_optional_choice(
-                row.get("pt_stage", ""), TStage, row=row_number, column="pt_stage"
+                row.get("pt_stage", ""), vocabulary.T_STAGE, row=row_number, column="pt_stage"
             ),
             pn_stage=_optional_choice(
-                row.get("pn_stage", ""), NStage, row=row_number, column="pn_stage"
+                row.get("pn_stage", ""), vocabulary.N_STAGE, row=row_number, column="pn_stage"
             ),
             hpv_status=_optional_choice(
-                row.get("hpv_status", ""), HpvStatus, row=row_number, column="hpv_status"
-            )
-            or HpvStatus.UNKNOWN.value,
+                row.get("hpv_status", ""),
+                vocabulary.HPV_STATUS,
+                row=row_number,
+                column="hpv_status",
+            ),
         )
         patient = patients.get(patient_id)
         if patient is None:

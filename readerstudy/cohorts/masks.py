@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cohortformat.folder import MASK_FORMATS, mask_format_of
 from readerstudy.cohorts.dicom_series import CTVolumeHeader
 from readerstudy.cohorts.errors import CohortImportError
 
@@ -25,17 +26,16 @@ def load_label_map(path: Path, *, series: CTVolumeHeader, shown: str) -> np.ndar
     """
     if not path.is_file():
         raise CohortImportError("mask file not found", file=shown)
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    if suffixes.endswith(".npy"):
+    fmt = mask_format_of(path)
+    if fmt is None:
+        accepted = ", ".join(x for f in MASK_FORMATS.values() for x in f.suffixes)
+        raise CohortImportError(f"unknown mask format (expected {accepted})", file=shown)
+    if fmt.name == "npy":
         labels = _load_numpy(path, shown=shown)
-    elif suffixes.endswith(".nii") or suffixes.endswith(".nii.gz"):
+    elif fmt.name == "nifti":
         labels = _load_nifti(path, series=series, shown=shown)
-    elif suffixes.endswith(".dcm"):
-        labels = _load_seg(path, series=series, shown=shown)
     else:
-        raise CohortImportError(
-            "unknown mask format (expected .npy, .nii, .nii.gz or .dcm)", file=shown
-        )
+        labels = _load_seg(path, series=series, shown=shown)
     if labels.shape != series.shape:
         raise CohortImportError(
             f"mask shape {labels.shape} does not match the series (slices, rows, columns) = {series.shape}",

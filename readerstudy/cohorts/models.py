@@ -10,6 +10,29 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from cohortformat import vocabulary
+from cohortformat.vocabulary import Vocabulary
+
+
+def _text_choices(name: str, words: Vocabulary) -> type[models.TextChoices]:
+    """Model choices built from the import format's vocabulary (values and labels defined once,
+    in ``cohortformat.vocabulary``); members keep the vocabulary's names, e.g. ``NodeCall.ENE``."""
+    return models.TextChoices(
+        name, [(t.name, (t.value, t.label)) for t in words.terms], module=__name__
+    )
+
+
+Sex = _text_choices("Sex", vocabulary.SEX)
+PrimarySite = _text_choices("PrimarySite", vocabulary.PRIMARY_SITE)
+TStage = _text_choices("TStage", vocabulary.T_STAGE)
+NStage = _text_choices("NStage", vocabulary.N_STAGE)
+HpvStatus = _text_choices("HpvStatus", vocabulary.HPV_STATUS)
+NeckLevel = _text_choices("NeckLevel", vocabulary.NECK_LEVEL)
+Side = _text_choices("Side", vocabulary.SIDE)
+#: The three calls of 001's reader study, also used for the reference standard.
+NodeCall = _text_choices("NodeCall", vocabulary.REFERENCE)
+ReferenceSource = _text_choices("ReferenceSource", vocabulary.REFERENCE_SOURCE)
+
 
 class Cohort(models.Model):
     """A set of patients from one source, e.g. "internal" or "external test set 2"."""
@@ -37,48 +60,6 @@ class Cohort(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class Sex(models.TextChoices):
-    MALE = "M", "Male"
-    FEMALE = "F", "Female"
-
-
-class PrimarySite(models.TextChoices):
-    LARYNX = "larynx", "Larynx"
-    HYPOPHARYNX = "hypopharynx", "Hypopharynx"
-    ORAL_CAVITY = "oral_cavity", "Oral cavity"
-    OROPHARYNX = "oropharynx", "Oropharynx"
-    OTHER = "other", "Other"
-
-
-class TStage(models.TextChoices):
-    T1 = "T1", "T1"
-    T2 = "T2", "T2"
-    T3 = "T3", "T3"
-    T4 = "T4", "T4"
-    T4A = "T4a", "T4a"
-    T4B = "T4b", "T4b"
-    TX = "Tx", "Tx"
-
-
-class NStage(models.TextChoices):
-    N0 = "N0", "N0"
-    N1 = "N1", "N1"
-    N2 = "N2", "N2"
-    N2A = "N2a", "N2a"
-    N2B = "N2b", "N2b"
-    N2C = "N2c", "N2c"
-    N3 = "N3", "N3"
-    N3A = "N3a", "N3a"
-    N3B = "N3b", "N3b"
-    NX = "Nx", "Nx"
-
-
-class HpvStatus(models.TextChoices):
-    POSITIVE = "positive", "Positive"
-    NEGATIVE = "negative", "Negative"
-    UNKNOWN = "unknown", "Unknown"
 
 
 class Patient(models.Model):
@@ -201,26 +182,6 @@ class CTSlice(models.Model):
         return f"{self.series.patient} slice {self.index}"
 
 
-class NeckLevel(models.TextChoices):
-    I = "I", "Level I"  # noqa: E741 - the anatomical name
-    IA = "IA", "Level IA"
-    IB = "IB", "Level IB"
-    II = "II", "Level II"
-    IIA = "IIA", "Level IIA"
-    IIB = "IIB", "Level IIB"
-    III = "III", "Level III"
-    IV = "IV", "Level IV"
-    V = "V", "Level V"
-    VA = "VA", "Level VA"
-    VB = "VB", "Level VB"
-    VI = "VI", "Level VI"
-
-
-class Side(models.TextChoices):
-    LEFT = "left", "Left"
-    RIGHT = "right", "Right"
-
-
 class Node(models.Model):
     """One pre-identified lymph node of a series, with measurements computed from its mask."""
 
@@ -248,20 +209,6 @@ class Node(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series.patient} {self.label}"
-
-
-class NodeCall(models.TextChoices):
-    """The three calls of 001's reader study, also used for the reference standard."""
-
-    BENIGN = "benign", "Benign"
-    METASTASIS = "metastasis", "Metastasis without ENE"
-    ENE = "ene", "Metastasis with ENE"
-
-
-class ReferenceSource(models.TextChoices):
-    PATHOLOGY = "pathology", "Pathology"
-    CONSENSUS = "consensus", "Expert consensus"
-    IMAGING_FOLLOW_UP = "imaging_follow_up", "Imaging follow-up"
 
 
 class ReferenceStandard(models.Model):

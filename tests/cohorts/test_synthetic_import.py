@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import pytest
 
+from readerstudy.cohorts.manifest import read_cohort_info
 from readerstudy.cohorts.models import Cohort, Node
 from readerstudy.cohorts.services import cohort_import_folder
-from readerstudy.synthetic import generate_cohort
+from tests.synthetic_cohorts import synthetic_cohort
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
+#: The same external patient written with each mask format (shared with tests/synthetic).
+COHORT_OF_FORMAT = {"nifti": "ext1", "seg": "ext1-seg", "npy": "ext1-npy"}
 
-@pytest.mark.parametrize("mask_format", ["nifti", "seg", "npy"])
-def test_generated_cohort_imports(tmp_path: Path, mask_format: str) -> None:
-    out = tmp_path / "cohort"
-    generate_cohort(out, n_patients=2, seed=11, profile="external", mask_format=mask_format)
+
+@pytest.mark.parametrize("mask_format", sorted(COHORT_OF_FORMAT))
+def test_generated_cohort_imports(
+    tmp_path_factory: pytest.TempPathFactory, mask_format: str
+) -> None:
+    out = synthetic_cohort(tmp_path_factory.getbasetemp(), COHORT_OF_FORMAT[mask_format])
+    # generated data is flagged by cohort.json's "synthetic" key, not only by DICOM free text
+    assert json.loads((out / "cohort.json").read_text())["synthetic"] is True
+    assert read_cohort_info(out).synthetic
     result = cohort_import_folder(out)
     cohort = Cohort.objects.get()
     assert result.created and cohort.is_synthetic

@@ -6,11 +6,13 @@ test are replaced by no-ops here, so ``pytest -p no:django tests/synthetic`` wor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from readerstudy.synthetic import generate_cohort
+from synthetic import realism
+from tests.synthetic_cohorts import synthetic_cohort
 
 
 @pytest.fixture(autouse=True)
@@ -24,27 +26,33 @@ def _plain_http_and_static() -> None:
 
 
 @pytest.fixture(scope="session")
-def cohorts(tmp_path_factory: pytest.TempPathFactory):
-    """Factory of cached small cohorts: cohorts(name, **generate_cohort kwargs) -> folder."""
-    cache: dict[str, Path] = {}
+def cohorts(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """cohorts(name, **generate_cohort kwargs) -> folder, generated once per session
+    (the shared ones of tests/synthetic_cohorts.py by name alone)."""
+    base = tmp_path_factory.getbasetemp()
 
     def make(name: str, **kwargs) -> Path:
-        if name not in cache:
-            out = tmp_path_factory.mktemp("syn") / name
-            generate_cohort(out, **kwargs)
-            cache[name] = out
-        return cache[name]
+        return synthetic_cohort(base, name, **kwargs)
 
     return make
 
 
 @pytest.fixture(scope="session")
 def small_internal(cohorts) -> Path:
-    """3 internal patients, NIfTI masks."""
-    return cohorts("int3", n_patients=3, seed=101, profile="internal")
+    """2 internal patients, NIfTI masks, with .truth."""
+    return cohorts("int2")
 
 
 @pytest.fixture(scope="session")
 def small_external(cohorts) -> Path:
-    """2 external patients, NIfTI masks."""
-    return cohorts("ext2", n_patients=2, seed=202, profile="external")
+    """1 external patient, NIfTI masks, with .truth."""
+    return cohorts("ext1")
+
+
+@pytest.fixture(scope="session")
+def small_reports(small_internal: Path, small_external: Path) -> dict[str, dict]:
+    """The realism report of each small cohort, measured once."""
+    return {
+        "internal": realism.analyse_cohort(small_internal),
+        "external": realism.analyse_cohort(small_external),
+    }

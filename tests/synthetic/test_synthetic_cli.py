@@ -1,4 +1,4 @@
-"""Command lines: python -m readerstudy.synthetic and the Django management command (lightly)."""
+"""Command lines: python -m synthetic and the Django management command (lightly)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from readerstudy.synthetic.cli import main
+from synthetic.cli import main
 
 
 def test_module_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,6 +57,13 @@ def test_management_command(tmp_path: Path) -> None:
     from django.core.management import call_command
 
     buf = io.StringIO()
-    call_command("make_synthetic_cohort", str(tmp_path / "m"), patients=1, seed=1, stdout=buf)
+    call_command(
+        "make_synthetic_cohort",
+        str(tmp_path / "m"),
+        patients=1,
+        seed=1,
+        profile="external",
+        stdout=buf,
+    )
     assert "1 patients" in buf.getvalue()
     assert (tmp_path / "m" / "manifest.csv").is_file()

@@ -12,13 +12,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from readerstudy.synthetic import generate_cohort
-from readerstudy.synthetic.dicom_io import load_npy_gz, read_mask, read_series
-from readerstudy.synthetic.generator import MANIFEST_COLUMNS
-
-LEVELS = {"I", "IA", "IB", "II", "IIA", "IIB", "III", "IV", "V", "VA", "VB", "VI"}
-N_STAGES = {"N0", "N1", "N2", "N2a", "N2b", "N2c", "N3", "N3a", "N3b", "Nx"}
-T_STAGES = {"T1", "T2", "T3", "T4", "T4a", "T4b", "Tx"}
+from cohortformat import folder, vocabulary
+from synthetic import generate_cohort
+from synthetic.dicom_io import load_npy_gz, read_mask, read_series
 
 
 def _manifest(out: Path) -> list[dict[str, str]]:
@@ -34,21 +30,26 @@ def test_cohort_json_and_manifest(small_internal: Path) -> None:
     meta = json.loads((small_internal / "cohort.json").read_text(encoding="utf-8"))
     assert meta["name"] and meta["institution"]
     assert "synthetic" in meta["description"].lower()
+    # the key the importer reads to flag generated data (not only the free-text description)
+    assert meta["synthetic"] is True
+    assert all(isinstance(meta[k], kind) for k, kind in folder.COHORT_KEYS.items())
     rows = _manifest(small_internal)
-    assert list(rows[0]) == MANIFEST_COLUMNS
+    assert tuple(rows[0]) == folder.MANIFEST_COLUMNS
     patients: dict[str, list[dict[str, str]]] = {}
     for r in rows:
         patients.setdefault(r["patient_id"], []).append(r)
         assert (small_internal / r["series"]).is_dir()
         assert (small_internal / r["mask"]).is_file()
-        assert r["level"] in LEVELS and r["side"] in ("left", "right")
-        assert r["reference"] in ("benign", "metastasis", "ene")
+        # canonical values of the import format (cohortformat), not merely accepted aliases
+        assert r["level"] in vocabulary.NECK_LEVEL and r["side"] in vocabulary.SIDE
+        assert r["reference"] in vocabulary.REFERENCE
         assert (r["ene_grade"] != "") == (r["reference"] == "ene") == (r["ene_extent_mm"] != "")
-        assert r["pt_stage"] in T_STAGES and r["pn_stage"] in N_STAGES
-        assert r["sex"] in ("M", "F") and r["primary_site"] in ("larynx", "hypopharynx")
-        assert r["hpv_status"] in ("positive", "negative", "unknown")
-    assert len(patients) == 3
-    patient_cols = ["series", "age", "sex", "primary_site", "pt_stage", "pn_stage", "hpv_status"]
+        assert r["pt_stage"] in vocabulary.T_STAGE and r["pn_stage"] in vocabulary.N_STAGE
+        assert r["sex"] in vocabulary.SEX and r["primary_site"] in ("larynx", "hypopharynx")
+        assert r["hpv_status"] in vocabulary.HPV_STATUS
+        assert r["reference_source"] in vocabulary.REFERENCE_SOURCE
+    assert len(patients) == 2
+    patient_cols = folder.PATIENT_COLUMNS
     for prow in patients.values():
         k = len(prow)
         assert [r["node_id"] for r in prow] == [f"N{i}" for i in range(1, k + 1)]
@@ -134,14 +135,10 @@ def test_fast_writer_matches_pydicom(small_internal: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["nifti", "npy", "seg"])
-def test_masks_align_with_series(fmt: str, cohorts, small_internal: Path) -> None:
+def test_masks_align_with_series(fmt: str, cohorts, small_external: Path) -> None:
     """Every mask format gives the same label map, on the series grid, one label per node."""
-    out = cohorts(
-        f"fmt-{fmt}", n_patients=2, seed=303, profile="external", mask_format=fmt, truth=False
-    )
-    ref = cohorts(
-        "fmt-nifti", n_patients=2, seed=303, profile="external", mask_format="nifti", truth=False
-    )
+    ref = small_external  # the same patient with NIfTI masks
+    out = ref if fmt == "nifti" else cohorts(f"ext1-{fmt}")
     rows = _manifest(out)
     for pid in sorted({r["patient_id"] for r in rows}):
         prow = [r for r in rows if r["patient_id"] == pid]
@@ -173,9 +170,9 @@ def test_masks_align_with_series(fmt: str, cohorts, small_internal: Path) -> Non
 
 def test_same_seed_same_bytes_any_worker_count(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    generate_cohort(a, 2, seed=5, profile="external", mask_format="seg")
-    generate_cohort(b, 2, seed=5, profile="external", mask_format="seg", workers=2)
-    generate_cohort(c, 2, seed=6, profile="external", mask_format="seg")
+    generate_cohort(a, 2, seed=5, profile="external", mask_format="seg", truth=False)
+    generate_cohort(b, 2, seed=5, profile="external", mask_format="seg", truth=False, workers=2)
+    generate_cohort(c, 1, seed=6, profile="external", mask_format="seg", truth=False)
     assert _tree(a) == _tree(b)
     for rel in _tree(a):
         assert filecmp.cmp(a / rel, b / rel, shallow=False), rel
@@ -187,7 +184,7 @@ def test_same_seed_same_bytes_any_worker_count(tmp_path: Path) -> None:
     assert uid_a != uid_c
 
 
-def test_refuses_to_overwrite(tmp_path: Path, small_external: Path) -> None:
+def test_refuses_to_overwrite(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "keep.txt").write_text("mine")
     with pytest.raises(FileExistsError):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from readerstudy.synthetic.cohort import plan_cohort
-from readerstudy.synthetic.profiles import get_profile, parse_prevalence
-from readerstudy.synthetic.staging import StagedNode, pathologic_n_stage
+from cohortformat import vocabulary
+from synthetic.cohort import plan_cohort
+from synthetic.profiles import get_profile, parse_prevalence
+from synthetic.staging import StagedNode, pathologic_n_stage
 
 
 @pytest.mark.parametrize("profile", ["internal", "external"])
@@ -66,8 +69,9 @@ def test_ene_grades_and_extent() -> None:
     for profile in ("internal", "external"):
         plan = plan_cohort(300, 9, get_profile(profile))
         enes = [n for p in plan.patients for n in p.nodes if n.reference == "ene"]
-        assert all(n.ene_grade in (1, 2, 3, 4) and n.ene_extent_mm > 0 for n in enes)
-        assert all((n.ene_extent_mm <= 2.0) == (n.ene_grade <= 2) for n in enes)
+        assert all(n.ene_grade in vocabulary.ENE_GRADES and n.ene_extent_mm > 0 for n in enes)
+        micro = vocabulary.ENE_MICRO_MAX_MM
+        assert all((n.ene_extent_mm <= micro) == (n.ene_grade <= 2) for n in enes)
         others = [n for p in plan.patients for n in p.nodes if n.reference != "ene"]
         assert all(n.ene_grade is None and n.ene_extent_mm is None for n in others)
     # the external profile is dominated by microscopic (grade 1-2) ENE
@@ -116,3 +120,46 @@ def test_pathologic_n_stage_ajcc8() -> None:
     assert pathologic_n_stage([_n("metastasis"), _n("metastasis", "right")], "left") == "N2c"
     assert pathologic_n_stage([_n("metastasis", size=65)], "left") == "N3a"
     assert pathologic_n_stage([_n("metastasis", "right"), _n("metastasis")], "midline") == "N2b"
+
+
+@pytest.mark.parametrize("profile", ["internal", "external"])
+def test_plan_writes_only_import_format_values(profile: str) -> None:
+    """Every covariate and node value the plan can produce is in the import format's
+    vocabulary (cohortformat), so the importer accepts it as it is."""
+    plan = plan_cohort(300, 4, get_profile(profile))
+    nodes = [n for p in plan.patients for n in p.nodes]
+    assert {n.reference for n in nodes} <= set(vocabulary.REFERENCE.values)
+    assert {n.level for n in nodes} <= set(vocabulary.NECK_LEVEL.values)
+    assert {n.side for n in nodes} <= set(vocabulary.SIDE.values)
+    assert {p.sex for p in plan.patients} <= set(vocabulary.SEX.values)
+    assert {p.primary_site for p in plan.patients} <= set(vocabulary.PRIMARY_SITE.values)
+    assert {p.pt_stage for p in plan.patients} <= set(vocabulary.T_STAGE.values)
+    assert {p.hpv_status for p in plan.patients} <= set(vocabulary.HPV_STATUS.values)
+
+
+def test_every_n_stage_is_an_import_format_value() -> None:
+    stages = {
+        pathologic_n_stage([_n(ref, side, size) for ref, side, size in combo], primary)
+        for primary in ("left", "right", "midline")
+        for combo in (
+            [],
+            [("benign", "left", 10.0)],
+            [("metastasis", "left", 20.0)],
+            [("metastasis", "left", 45.0)],
+            [("metastasis", "left", 65.0)],
+            [("metastasis", "left", 20.0), ("metastasis", "left", 20.0)],
+            [("metastasis", "left", 20.0), ("metastasis", "right", 20.0)],
+            [("ene", "left", 20.0)],
+            [("ene", "right", 35.0)],
+        )
+    }
+    assert stages <= set(vocabulary.N_STAGE.values)
+    assert {"N0", "N1", "N2a", "N2b", "N2c", "N3a", "N3b"} <= stages
+
+
+def test_a_profile_with_a_value_outside_the_format_is_refused() -> None:
+    prof = get_profile("internal")
+    with pytest.raises(ValueError, match=r"level values \['VII'\] unknown"):
+        dataclasses.replace(prof, level_weights={"II": 0.5, "VII": 0.5})
+    with pytest.raises(ValueError, match=r"primary_site values \['tongue'\] unknown"):
+        dataclasses.replace(prof, primary_site_probs={"tongue": 1.0})

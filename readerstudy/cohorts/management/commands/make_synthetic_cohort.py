@@ -1,7 +1,7 @@
 """``python manage.py make_synthetic_cohort OUT --patients N --seed S [--profile ...]``.
 
-A thin wrapper around the plain-Python generator ``readerstudy.synthetic``
-(same options as ``python -m readerstudy.synthetic``): writes a synthetic
+A thin wrapper around the plain-Python generator ``synthetic``
+(same options as ``python -m synthetic``): writes a synthetic
 contrast-enhanced neck CT cohort in the import format
 (``docs/import-format.md``), ready for ``python manage.py import_cohort OUT``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from readerstudy.synthetic.cli import add_arguments, run
+from synthetic.cli import add_arguments, run
 
 
 class Command(BaseCommand):

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from .anatomy import Geometry
 from .cohort import PatientPlan
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 SYNTHETIC_COMMENT = (
-    "SYNTHETIC IMAGE - computer-generated neck CT (readerstudy.synthetic); "
+    "SYNTHETIC IMAGE - computer-generated neck CT (ReaderStudy synthetic generator); "
     "not a real patient, not for clinical use."
 )
 
@@ -195,7 +195,7 @@ def write_ct_series(
         ds.add_new(0x00201041, "DS", _ds(pos[2]))
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = info.sop_uids[k]
+        meta.MediaStorageSOPInstanceUID = UID(info.sop_uids[k])
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.file_meta = meta
         ds.PixelData = np.ascontiguousarray(pixels[k]).tobytes()
@@ -324,7 +324,7 @@ def _write_seg(
         series_number=300,
         sop_instance_uid=uid(signature, patient_id, "seg-instance"),
         instance_number=1,
-        manufacturer="readerstudy.synthetic",
+        manufacturer="ReaderStudy synthetic generator",
         manufacturer_model_name="synthetic node masks",
         software_versions="1",
         device_serial_number="0",
@@ -367,7 +367,7 @@ class LoadedSeries:
     pixel_spacing: tuple[float, float]  # (row spacing, column spacing)
     slice_spacing: float
     sop_uids: list[str]
-    headers: list[Dataset]
+    headers: Sequence[Dataset]
 
     def affine_lps(self) -> np.ndarray:
         """(column, row, slice) index -> LPS mm."""
@@ -428,6 +428,8 @@ def read_mask(path: Path, series: LoadedSeries) -> np.ndarray:
         import nibabel as nib
 
         img = nib.load(str(path))
+        if not isinstance(img, nib.spatialimages.SpatialImage):
+            raise ValueError(f"{path}: not a NIfTI image with an affine")
         data = np.asarray(img.dataobj)
         # voxel of the mask -> voxel (col,row,slice) of the series
         ras_to_lps = np.diag([-1.0, -1.0, 1.0, 1.0])

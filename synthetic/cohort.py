@@ -35,8 +35,9 @@ __all__ = ["CohortPlan", "NodePlan", "PatientPlan", "plan_cohort", "cohort_signa
 
 MAX_NODES_PER_PATIENT = 16
 
-#: ENE extent (mm beyond the capsule) per grade; micro <= 2 mm, macro > 2 mm
-#: (import-format spec).  See nodes.ENE_GRADES for the imaging appearance.
+#: ENE extent (mm beyond the capsule) per grade; grades 1-2 are microscopic (<= 2 mm),
+#: 3-4 macroscopic (> 2 mm), the import format's boundary
+#: (``vocabulary.ENE_MICRO_MAX_MM``).  See nodes.ENE_GRADES for the imaging appearance.
 ENE_EXTENT_MM: dict[int, tuple[float, float]] = {
     1: (0.3, 1.0),
     2: (1.0, 2.0),
@@ -161,10 +162,10 @@ def _allocate_classes(
         put(p, "ene")
         left_e -= 1
     while left_e > 0:
-        p = pick(ene_pat)
-        if p is None:
+        chosen = pick(ene_pat)
+        if chosen is None:
             break
-        put(p, "ene")
+        put(chosen, "ene")
         left_e -= 1
     left_m = n_m
     for p in meta_pat:
@@ -173,10 +174,10 @@ def _allocate_classes(
             left_m -= 1
     positive = ene_pat + meta_pat
     while left_m > 0:
-        p = pick(positive)
-        if p is None:
+        chosen = pick(positive)
+        if chosen is None:
             break
-        put(p, "metastasis")
+        put(chosen, "metastasis")
         left_m -= 1
     for p in range(n):
         classes[p].extend(["benign"] * free[p])

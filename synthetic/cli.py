@@ -1,4 +1,4 @@
-"""Command line of the generator, shared by ``python -m readerstudy.synthetic`` and the
+"""Command line of the generator, shared by ``python -m synthetic`` and the
 ``make_synthetic_cohort`` management command."""
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ def run(options: dict, stdout=None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m readerstudy.synthetic``."""
+    """Entry point of ``python -m synthetic``."""
     parser = argparse.ArgumentParser(
-        prog="python -m readerstudy.synthetic",
+        prog="python -m synthetic",
         description="Write a synthetic contrast-enhanced neck CT cohort in the import format.",
     )
     add_arguments(parser)

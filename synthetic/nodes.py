@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .anatomy import Anatomy, Geometry, Tissue
+from .anatomy import Anatomy, Bulge, Geometry, Tissue
 from .cohort import NodePlan
 from .profiles import Profile
 
@@ -372,12 +372,12 @@ class _Box:
 BULKY_MM = 18.0  # nodes at least this large bulge the neck and may compress the IJV
 
 
-def plan_bulges(plans: list[NodePlan], rng: np.random.Generator) -> list[dict[str, float] | None]:
+def plan_bulges(plans: list[NodePlan], rng: np.random.Generator) -> list[Bulge | None]:
     """Choose level position and neck-contour bulge of the bulky nodes (one entry per plan).
 
     Several bulky nodes on one side are spread over levels II, III and IV.
     """
-    out: list[dict[str, float] | None] = []
+    out: list[Bulge | None] = []
     used: dict[str, list[str]] = {"left": [], "right": []}
     for plan in plans:
         if plan.short_axis_mm < BULKY_MM:
@@ -413,7 +413,7 @@ def _candidate(
     lm: dict[str, np.ndarray],
     geom: Geometry,
     r_node: float,
-    hint: dict[str, float] | None = None,
+    hint: Bulge | None = None,
 ) -> np.ndarray:
     t_lo, t_hi = LEVEL_T[level]
     tt = rng.uniform(t_lo, t_hi) if hint is None else hint["t"] + rng.normal(0, 0.02)
@@ -549,7 +549,7 @@ def place_and_render_nodes(
     geom: Geometry,
     profile: Profile,
     rng: np.random.Generator,
-    hints: list[dict[str, float] | None] | None = None,
+    hints: list[Bulge | None] | None = None,
 ) -> tuple[np.ndarray, list[RenderedNode]]:
     """Place every planned node, paint it into ``anatomy`` (HU and labels) and return the mask.
 
@@ -618,14 +618,16 @@ def place_and_render_nodes(
                 placed, level = shape, lv
         fallback = placed is None
         if placed is None:
+            if best is None:
+                raise RuntimeError(f"no position found for node {label} of the patient")
             placed = best[1]  # least-bad candidate (rare: very crowded neck)
         node = RenderedNode(
             plan=plan,
             label=label,
             node_id=f"N{label}",
             level=level,
-            center_mm=tuple(float(v) for v in placed.center),
-            semi_axes_mm=tuple(float(v) for v in placed.semi),
+            center_mm=(float(placed.center[0]), float(placed.center[1]), float(placed.center[2])),
+            semi_axes_mm=(float(placed.semi[0]), float(placed.semi[1]), float(placed.semi[2])),
             greatest_dimension_mm=float(2 * placed.semi.max()),
         )
         if hint is not None and level == plan.level:
@@ -637,13 +639,13 @@ def place_and_render_nodes(
     # number the nodes cranio-caudally (N1 = most superior; right before left at
     # equal height), not in placement order (largest first), which would hint at
     # the class
-    order = sorted(rendered, key=lambda n: (-round(n.center_mm[2], 1), n.center_mm[0]))
+    by_height = sorted(rendered, key=lambda n: (-round(n.center_mm[2], 1), n.center_mm[0]))
     lut = np.zeros(256, dtype=np.uint8)
-    for new, node in enumerate(order, start=1):
+    for new, node in enumerate(by_height, start=1):
         lut[node.label] = new
         node.label = new
         node.node_id = f"N{new}"
-    return lut[node_map], order
+    return lut[node_map], by_height
 
 
 def _render(
@@ -668,10 +670,10 @@ def _render(
     cls = plan.reference
     grade = int(plan.ene_grade or 0)
     extent = float(plan.ene_extent_mm or 0.0)
-    sign = ENE_GRADES.get(grade)
     px = geom.pixel_spacing
 
     if cls == "ene":
+        sign = ENE_GRADES[grade]  # every ENE node has a grade (cohort.plan_cohort)
         strand_hu = sign.stranding_hu * rng.uniform(0.75, 1.25)
         strand_w = extent + sign.stranding_width
         blur = sign.margin_blur
@@ -791,7 +793,7 @@ def _render(
     node.voxels = int(mask.sum())
     node.signs["margin_blur_mm"] = round(float(blur), 2)
     if cls == "ene":
-        node.signs["grade_description"] = sign.description
+        node.signs["grade_description"] = ENE_GRADES[grade].description
 
 
 def _fat_hu(anatomy: Anatomy) -> float:

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cohortformat import vocabulary
+
 __all__ = [
     "CLASSES",
     "PROFILES",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 #: Node reference classes, in the order used by ``--prevalence benign,meta,ene``.
-CLASSES: tuple[str, str, str] = ("benign", "metastasis", "ene")
+CLASSES: tuple[str, ...] = vocabulary.REFERENCE.values
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,24 @@ class Profile:
             "IB": 0.02,
         }
     )
+
+    def __post_init__(self) -> None:
+        """Every value the profile can write into a manifest is one of the import format's."""
+        checks = (
+            (vocabulary.REFERENCE, list(self.sizes) + list(self.node_hu)),
+            (vocabulary.NECK_LEVEL, list(self.level_weights)),
+            (vocabulary.PRIMARY_SITE, list(self.primary_site_probs)),
+            (vocabulary.T_STAGE, list(self.t_stage_probs)),
+            (vocabulary.HPV_STATUS, list(self.hpv_probs)),
+        )
+        for words, used in checks:
+            unknown = sorted(set(used) - set(words.values))
+            if unknown:
+                raise ValueError(f"profile {self.name!r}: {words.column} values {unknown} unknown")
+        if set(self.sizes) != set(CLASSES):
+            raise ValueError(f"profile {self.name!r}: a size model per class {CLASSES} is needed")
+        if len(self.ene_grade_probs) != len(vocabulary.ENE_GRADES):
+            raise ValueError(f"profile {self.name!r}: one probability per ENE grade is needed")
 
 
 INTERNAL = Profile(

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TypedDict
 
 import numpy as np
 from scipy import ndimage
@@ -37,6 +38,7 @@ from .profiles import Profile
 
 __all__ = [
     "Anatomy",
+    "Bulge",
     "Geometry",
     "Tissue",
     "TISSUE_NAMES",
@@ -44,6 +46,16 @@ __all__ = [
     "render_anatomy",
     "sample_anatomy_params",
 ]
+
+
+class Bulge(TypedDict):
+    """Mass effect of one bulky node on the neck contour (chosen by ``nodes.plan_bulges``)."""
+
+    t: float  # normalised level of the node
+    angle_deg: float  # direction from the neck's centre
+    amp_mm: float  # how far the contour is pushed out
+    size_mm: float  # the node's planned short axis
+    level: str  # the neck level it was moved to
 
 
 class Tissue(IntEnum):
@@ -135,7 +147,8 @@ _SCM_SHORT = [(-0.2, 5), (0.1, 6), (0.4, 6.5), (0.8, 5.5), (1.1, 3.5)]
 _POSTERIOR_SECTOR = [(-0.2, 62), (0.5, 56), (1.0, 64), (1.2, 70)]
 
 
-def _kf(t: np.ndarray, frames: list[tuple[float, ...]], col: int = 1) -> np.ndarray:
+def _kf(t: np.ndarray, frames: Sequence[Sequence[float]], col: int = 1) -> np.ndarray:
+    """Linear interpolation of key frames ``(t, value, ...)``: column ``col`` at levels ``t``."""
     ts = np.array([f[0] for f in frames], dtype=float)
     vs = np.array([f[col] for f in frames], dtype=float)
     return np.interp(t, ts, vs).astype(np.float32)
@@ -536,33 +549,155 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int, int], coarse:
     return tmp[:, i0y, :] * (1 - wy)[:, None] + tmp[:, i1y, :] * wy[:, None]
 
 
+@dataclass
+class _Neck:
+    """What every painting step of one neck shares: the grid, the painter and the per-slice
+    level ``t`` with the patient's lateral (``sx``) and antero-posterior (``sy``) scale."""
+
+    params: AnatomyParams
+    geom: Geometry
+    labels: np.ndarray
+    P: _Painter
+    t: np.ndarray  # (slices,) float32
+    sx: float
+    sy: float
+
+    @property
+    def nz(self) -> int:
+        return self.geom.n_slices
+
+    @property
+    def ones(self) -> np.ndarray:
+        return np.ones(self.nz, dtype=bool)
+
+    def win(self, t0: float, t1: float) -> np.ndarray:
+        """Slices whose level lies in [t0, t1]."""
+        return (self.t >= t0) & (self.t <= t1)
+
+
+@dataclass
+class _Outline:
+    """The lean (sub-fascial) and skin outlines of every slice, in polar form."""
+
+    r_lean: np.ndarray  # (slices, nb) mm
+    r_body: np.ndarray  # (slices, nb) mm
+    phi: np.ndarray  # (nb,) bin centre angles
+    nb: int
+    subq_mask: np.ndarray  # subcutaneous fat voxels (for the septa texture)
+    lean_half_width: np.ndarray  # (slices,)
+    lean_anterior: np.ndarray  # (slices,)
+
+    def point(self, angle_deg: np.ndarray, inset: np.ndarray):
+        """Per slice: the point ``inset`` mm under the lean outline at ``angle_deg``, and the
+        outline's tangent direction there (for structures lying under it)."""
+        r_lean, phi, nb = self.r_lean, self.phi, self.nb
+        ang = np.deg2rad(angle_deg)
+        idx = np.clip(((ang + np.pi) / (2 * np.pi) * nb).astype(int), 0, nb - 1)
+        kk = np.arange(r_lean.shape[0])
+        r = r_lean[kk, idx] - inset
+        i2 = np.clip(idx + 8, 0, nb - 1)
+        i1 = np.clip(idx - 8, 0, nb - 1)
+        p2 = np.stack([r_lean[kk, i2] * np.cos(phi[i2]), r_lean[kk, i2] * np.sin(phi[i2])])
+        p1 = np.stack([r_lean[kk, i1] * np.cos(phi[i1]), r_lean[kk, i1] * np.sin(phi[i1])])
+        tang = np.arctan2(p2[1] - p1[1], p2[0] - p1[0])
+        return r * np.cos(ang), r * np.sin(ang), tang
+
+
+@dataclass
+class _Spine:
+    """Per-slice geometry of the cervical spine (mm) and the vertebral cycle."""
+
+    yv: np.ndarray  # vertebral body centre, antero-posterior
+    vax: np.ndarray  # body semi-axes
+    vay: np.ndarray
+    psi: np.ndarray  # 0..1 position within the current vertebra
+    disc: np.ndarray  # slices through an intervertebral disc
+    canal_ax: np.ndarray
+    canal_ay: float
+    canal_y: np.ndarray
+
+
+@dataclass
+class _Scm:
+    """Sternocleidomastoid centre lines and size, per side (-1 right, +1 left)."""
+
+    centre: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # x, y, tangent angle
+    long: np.ndarray
+    short: np.ndarray
+
+
 def render_anatomy(
     params: AnatomyParams,
     geom: Geometry,
     rng: np.random.Generator,
-    bulges: Sequence[dict[str, float]] = (),
+    bulges: Sequence[Bulge] = (),
 ) -> Anatomy:
     """Render the tissue label map and noise-free HU volume of one neck.
 
     ``bulges``: mass effect of bulky nodes (``t``, ``angle_deg``, ``amp_mm``,
     ``size_mm``): the neck contour is pushed outwards over the node, as a
     palpable nodal mass does.
+
+    Structures are painted in this order, each overwriting what lies under it: outline, skin
+    and fat; deep neck muscles; face and floor of mouth; pharynx and larynx; trachea and
+    oesophagus; thyroid; strap muscles; sternocleidomastoid; vertebral column; mandible, hyoid
+    and mastoid; thoracic inlet; vessels last (they are always visible).
     """
-    T = Tissue
-    nz = geom.n_slices
-    t = geom.t.astype(np.float32)
-    sx, sy = params.scale_lat, params.scale_ap
     labels = np.zeros(geom.shape, dtype=np.uint8)
-    P = _Painter(geom, labels, params.rotation_deg)
-    ones = np.ones(nz, dtype=bool)
+    neck = _Neck(
+        params=params,
+        geom=geom,
+        labels=labels,
+        P=_Painter(geom, labels, params.rotation_deg),
+        t=geom.t.astype(np.float32),
+        sx=params.scale_lat,
+        sy=params.scale_ap,
+    )
+    outline = _paint_body_outline(neck, bulges)
+    spine = _spine_geometry(neck)
+    _paint_deep_neck_muscles(neck, spine)
+    pharynx_y = _paint_face_and_floor_of_mouth(neck, spine)
+    _paint_pharynx_and_larynx(neck, spine)
+    trachea_y, trachea_r = _paint_trachea_and_oesophagus(neck)
+    _paint_thyroid(neck, trachea_y, trachea_r)
+    _paint_strap_muscles(neck)
+    scm = _paint_sternocleidomastoid(neck, outline)
+    _paint_vertebral_column(neck, spine)
+    _paint_mandible_hyoid_mastoid(neck, pharynx_y)
+    _paint_thoracic_inlet(neck, outline, spine)
+    lm = _paint_vessels(neck, spine, scm)
 
-    def win(t0: float, t1: float) -> np.ndarray:
-        return (t >= t0) & (t <= t1)
+    nz = neck.nz
+    lm.update(
+        {
+            "t": neck.t,
+            "lean_half_width": outline.lean_half_width,
+            "vert_y": spine.yv,
+            "vert_ax": spine.vax,
+            "trachea_y": trachea_y,
+            "trachea_r": np.full(nz, trachea_r, np.float32),
+            "pharynx_y": pharynx_y,
+            "rotation_deg": np.full(nz, params.rotation_deg, np.float32),
+        }
+    )
+    lm["_r_lean"] = outline.r_lean
+    lm["_r_body"] = outline.r_body
 
-    # ---------------- body outline, skin and subcutaneous fat ----------------
-    wl = _kf(t, _LEAN_HALF_WIDTH) * sx
-    al = _kf(t, _LEAN_ANTERIOR) * sy
-    pl = _kf(t, _LEAN_POSTERIOR) * sy
+    # ---------------- HU and texture ----------------
+    hu = _tissue_hu(labels, params, rng, outline.subq_mask, geom)
+    lm["fat_hu"] = np.array([params.hu["fat"]], np.float32)
+    lm["neck_length"] = np.array([params.neck_length_mm], np.float32)
+    return Anatomy(labels=labels, hu=hu, X=neck.P.X, Y=neck.P.Y, landmarks=lm)
+
+
+def _paint_body_outline(neck: _Neck, bulges: Sequence[Bulge]) -> _Outline:
+    """Body outline (a perturbed superellipse, pushed out over bulky nodes), skin and
+    subcutaneous fat; registers the lean outline with the painter for the bands."""
+    T = Tissue
+    params, t, P, labels = neck.params, neck.t, neck.P, neck.labels
+    wl = _kf(t, _LEAN_HALF_WIDTH) * neck.sx
+    al = _kf(t, _LEAN_ANTERIOR) * neck.sy
+    pl = _kf(t, _LEAN_POSTERIOR) * neck.sy
     nexp = _kf(t, _SUPERELLIPSE_N)
     nb = 2048
     phi = (np.arange(nb, dtype=np.float32) + 0.5) / nb * 2 * np.pi - np.pi  # -pi..pi
@@ -607,32 +742,32 @@ def render_anatomy(
     labels[depth >= skin] = T.FAT
     P.set_polar(r_lean, nb)
     subq_mask = (depth >= skin) & (lean_depth < 0)
+    return _Outline(r_lean, r_body, phi, nb, subq_mask, wl, al)
 
-    # tangent direction of the lean outline (for structures lying under it)
-    def outline_point(angle_deg: np.ndarray, inset: np.ndarray):
-        ang = np.deg2rad(angle_deg)
-        idx = np.clip(((ang + np.pi) / (2 * np.pi) * nb).astype(int), 0, nb - 1)
-        kk = np.arange(nz)
-        r = r_lean[kk, idx] - inset
-        i2 = np.clip(idx + 8, 0, nb - 1)
-        i1 = np.clip(idx - 8, 0, nb - 1)
-        p2 = np.stack([r_lean[kk, i2] * np.cos(phi[i2]), r_lean[kk, i2] * np.sin(phi[i2])])
-        p1 = np.stack([r_lean[kk, i1] * np.cos(phi[i1]), r_lean[kk, i1] * np.sin(phi[i1])])
-        tang = np.arctan2(p2[1] - p1[1], p2[0] - p1[0])
-        return r * np.cos(ang), r * np.sin(ang), tang
 
-    # ---------------- spine ----------------
+def _spine_geometry(neck: _Neck) -> _Spine:
+    """Vertebral body and canal positions per slice, and where the discs are."""
+    t, sx, sy = neck.t, neck.sx, neck.sy
     yv = _kf(t, _VERT_Y) * sy
     vax = _kf(t, _VERT_AX) * sx
     vay = _kf(t, _VERT_AY) * sy
-    level = (t - 0.05 + params.vertebra_phase) / 0.135
+    level = (t - 0.05 + neck.params.vertebra_phase) / 0.135
     psi = level - np.floor(level)
     below_c1 = t > 0.0
     disc = below_c1 & (psi > 0.82)
     canal_ay = 6.5 * sy
     canal_ax = _kf(t, [(-0.2, 12.5), (0.3, 11.5), (1.0, 10.5)]) * sx
     canal_y = yv + vay + 1.5 + canal_ay
+    return _Spine(yv, vax, vay, psi, disc, canal_ax, canal_ay, canal_y)
 
+
+def _paint_deep_neck_muscles(neck: _Neck, spine: _Spine) -> None:
+    """Paraspinal, levator scapulae and scalene muscles, trapezius, the nuchal fat line and
+    the prevertebral muscles."""
+    T = Tissue
+    t, sx, sy, P, nz, ones, win = neck.t, neck.sx, neck.sy, neck.P, neck.nz, neck.ones, neck.win
+    yv, vax, vay = spine.yv, spine.vax, spine.vay
+    canal_y, canal_ay = spine.canal_y, spine.canal_ay
     # Paraspinal, levator scapulae and scalene muscles: each belly an ellipse;
     # where bellies meet, a thin fat plane (a Voronoi boundary between them).
     groups = []
@@ -688,10 +823,21 @@ def render_anatomy(
     for side in (-1, 1):
         P.ellipse(side * 7 * sx, yv - vay - 3, 5.5 * sx, 3.2 * sy, 0.0, win(-0.3, 1.02), T.MUSCLE)
 
-    # ---------------- face / floor of mouth (upper slices) ----------------
-    ph_ax = _kf(t, _PHARYNX_AX) * sx
-    ph_ay = _kf(t, _PHARYNX_AY) * sy
-    ph_y = yv - vay - 8.5 - ph_ay
+
+def _pharynx_geometry(neck: _Neck, spine: _Spine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Semi-axes and antero-posterior centre of the pharyngeal lumen per slice."""
+    ph_ax = _kf(neck.t, _PHARYNX_AX) * neck.sx
+    ph_ay = _kf(neck.t, _PHARYNX_AY) * neck.sy
+    ph_y = spine.yv - spine.vay - 8.5 - ph_ay
+    return ph_ax, ph_ay, ph_y
+
+
+def _paint_face_and_floor_of_mouth(neck: _Neck, spine: _Spine) -> np.ndarray:
+    """Parotids, masseter and pterygoids, tongue with its septum and sublingual fat,
+    submandibular glands and digastric (upper slices). Returns the pharynx centre ``y``."""
+    T = Tissue
+    t, sx, sy, P, win, params = neck.t, neck.sx, neck.sy, neck.P, neck.win, neck.params
+    ph_ax, ph_ay, ph_y = _pharynx_geometry(neck, spine)
     for side in (-1, 1):
         P.ellipse(side * 50 * sx, 4 * sy, 9 * sx, 15 * sy, side * 0.15, win(-0.3, 0.12), T.PAROTID)
         P.ellipse(
@@ -734,8 +880,16 @@ def render_anatomy(
             T.SALIVARY,
         )
         P.ellipse(side * 8 * sx, -47 * sy, 4.0, 5.5, 0.0, win(0.18, 0.31), T.MUSCLE)  # digastric
+    return ph_y
 
-    # ---------------- pharynx, larynx, trachea, oesophagus ----------------
+
+def _paint_pharynx_and_larynx(neck: _Neck, spine: _Spine) -> None:
+    """Pharynx with the epiglottis, hypopharynx and piriform sinuses, supraglottis and glottis,
+    laryngeal cartilages and the cricoid ring."""
+    T = Tissue
+    t, sx, sy, P, win = neck.t, neck.sx, neck.sy, neck.P, neck.win
+    yv, vay = spine.yv, spine.vay
+    ph_ax, ph_ay, ph_y = _pharynx_geometry(neck, spine)
     pharynx = win(-0.3, 0.37)
     P.ellipse(0.0, ph_y, ph_ax + 3.5, ph_ay + 3.5, 0.0, pharynx, T.MUCOSA)
     P.ellipse(0.0, ph_y, ph_ax, ph_ay, 0.0, pharynx, T.AIRWAY)
@@ -772,6 +926,12 @@ def render_anatomy(
     P.ellipse(0.0, ylx + 1.0, 7.0 * sx, 7.2 * sy, 0.0, cric, T.AIRWAY)
     P.ellipse(0.0, ylx + 15, 12 * sx, 4.5 * sy, 0.0, win(0.55, 0.62), T.MUCOSA)  # post-cricoid
 
+
+def _paint_trachea_and_oesophagus(neck: _Neck) -> tuple[np.ndarray, np.float32]:
+    """Oesophagus (with air in some patients) and the trachea with its cartilage rings and
+    flat membranous back wall. Returns the trachea's centre ``y`` and lumen radius."""
+    T = Tissue
+    t, sx, sy, P, win, params = neck.t, neck.sx, neck.sy, neck.P, neck.win, neck.params
     ytr = _kf(t, _TRACHEA_Y) * sy
     rtr = np.float32(params.trachea_r)
     trachea = win(0.62, 1.3)
@@ -783,9 +943,14 @@ def render_anatomy(
     P.ellipse(0.0, ytr, rtr, rtr * 0.92, 0.0, trachea, T.AIRWAY)
     # membranous posterior wall: flatten the lumen's back
     P.ellipse(0.0, ytr + rtr * 1.25, rtr * 0.9, rtr * 0.5, 0.0, trachea, T.MUCOSA, where=[T.AIRWAY])
+    return ytr, rtr
 
-    # thyroid gland
-    ths = params.thyroid_scale
+
+def _paint_thyroid(neck: _Neck, ytr: np.ndarray, rtr: np.float32) -> None:
+    """Thyroid lobes beside the trachea and the isthmus in front of it."""
+    T = Tissue
+    t, sx, sy, P, win = neck.t, neck.sx, neck.sy, neck.P, neck.win
+    ths = neck.params.thyroid_scale
     for side in (-1, 1):
         tw = _window(t, 0.62, 0.92, 0.07)
         P.ellipse(
@@ -799,7 +964,11 @@ def render_anatomy(
         )
     P.ellipse(0.0, ytr - rtr - 4.5, 12 * sx * ths, 3.0, 0.0, win(0.68, 0.76), T.THYROID)
 
-    # strap muscles under the anterior fat
+
+def _paint_strap_muscles(neck: _Neck) -> None:
+    """Infrahyoid strap muscles: bands under the anterior fat."""
+    T = Tissue
+    nz, P, win = neck.nz, neck.P, neck.win
     for side in (-1, 1):
         c = np.full(nz, -90 + side * 16.0, np.float32)
         P.band(
@@ -812,14 +981,19 @@ def render_anatomy(
             where=[T.FAT],
         )
 
-    # sternocleidomastoid: a curved band under the subcutaneous fat
+
+def _paint_sternocleidomastoid(neck: _Neck, outline: _Outline) -> _Scm:
+    """Sternocleidomastoid: a curved band under the subcutaneous fat, turning from the
+    mastoid (lateral, posterior) to the sternum (anterior, medial)."""
+    T = Tissue
+    t, nz, P, win, params = neck.t, neck.nz, neck.P, neck.win, neck.params
     scm_long = _kf(t, _SCM_LONG) * params.scm_scale
     scm_short = _kf(t, _SCM_SHORT) * params.scm_scale
     scm = {}
     for side in (-1, 1):
         ang = _kf(t, _SCM_ANGLE)
         ang = ang if side > 0 else 180 - ang
-        cxs, cys, tg = outline_point(ang, scm_short + 0.6)
+        cxs, cys, tg = outline.point(ang, scm_short + 0.6)
         rr = np.hypot(cxs, cys)
         P.band(
             np.deg2rad(ang),
@@ -830,14 +1004,20 @@ def render_anatomy(
             T.MUSCLE,
         )
         scm[side] = (cxs, cys, tg)
+    return _Scm(scm, scm_long, scm_short)
 
-    # ---------------- vertebral column ----------------
-    body_code = np.where(disc, T.DISC, T.CANCELLOUS_BONE)
+
+def _paint_vertebral_column(neck: _Neck, spine: _Spine) -> None:
+    """Vertebral bodies and discs, C1 arch, laminae, articular pillars, transverse and
+    spinous processes, and the spinal canal."""
+    T = Tissue
+    t, sx, P, ones = neck.t, neck.sx, neck.P, neck.ones
+    yv, vax, vay, psi, disc = spine.yv, spine.vax, spine.vay, spine.psi, spine.disc
+    canal_ax, canal_ay, canal_y = spine.canal_ax, spine.canal_ay, spine.canal_y
     vb = ones & (t > -0.02)
     P.ellipse(0.0, yv, vax, vay, 0.0, vb & ~disc, T.CORTICAL_BONE)
     P.ellipse(0.0, yv, vax - 1.6, vay - 1.6, 0.0, vb & ~disc, T.CANCELLOUS_BONE)
     P.ellipse(0.0, yv, vax, vay, 0.0, vb & disc, T.DISC)
-    del body_code
     # C1 anterior arch above the dens
     P.ellipse(0.0, yv - vay - 2.5, 7.0, 2.5, 0.0, t < 0.0, T.CORTICAL_BONE)
     lam = (psi > 0.08) & (psi < 0.86)
@@ -876,7 +1056,11 @@ def render_anatomy(
     )
     P.ellipse(0.0, canal_y, canal_ax, canal_ay, 0.0, ones, T.CANAL)
 
-    # ---------------- mandible, hyoid, mastoid ----------------
+
+def _paint_mandible_hyoid_mastoid(neck: _Neck, ph_y: np.ndarray) -> None:
+    """Mandibular body (cortex and marrow) and rami, mastoid tips and the hyoid arch."""
+    T = Tissue
+    t, sx, sy, P, win, labels = neck.t, neck.sx, neck.sy, neck.P, neck.win, neck.labels
     my = ph_y - 2.0
     mand = win(0.02, 0.19)
     mth = _kf(t, [(0.0, 8), (0.12, 7.5), (0.19, 4)])
@@ -910,7 +1094,12 @@ def render_anatomy(
         front = P.Y[bx[1], bx[2]][None] < (ph_y - 2)[bx[0]][:, None, None]
         labels[bx][(qo < 1) & (qi > 1) & front] = T.CORTICAL_BONE
 
-    # ---------------- thoracic inlet ----------------
+
+def _paint_thoracic_inlet(neck: _Neck, outline: _Outline, spine: _Spine) -> None:
+    """Lung apices, clavicles and the manubrium (lowest slices)."""
+    T = Tissue
+    t, sx, nz, P, win = neck.t, neck.sx, neck.nz, neck.P, neck.win
+    yv, vax = spine.yv, spine.vax
     for side in (-1, 1):
         la = 26 * np.sqrt(np.clip((t - 0.93) / 0.22, 0, 1)) * sx
         P.ellipse(side * (vax + 22 * sx), yv + 6, la, la * 0.85, 0.0, win(0.93, 1.4), T.LUNG)
@@ -918,14 +1107,31 @@ def render_anatomy(
         med_ang = _kf(t, [(0.94, 35), (1.0, 70), (1.2, 72)])
         m_ang = -med_ang if side > 0 else -180 + med_ang
         l_ang = np.full(nz, -12.0 if side > 0 else -168.0)
-        mx, my_, _ = outline_point(m_ang, np.full(nz, 7.0))
-        lx, ly, _ = outline_point(l_ang, np.full(nz, 11.0))
+        mx, my_, _ = outline.point(m_ang, np.full(nz, 7.0))
+        lx, ly, _ = outline.point(l_ang, np.full(nz, 11.0))
         P.capsule(mx, my_, lx, ly, 6.0, cl, T.CORTICAL_BONE)
         P.capsule(mx, my_, lx, ly, 4.3, cl, T.CANCELLOUS_BONE)
+    al = outline.lean_anterior
     P.ellipse(0.0, -(al - 7), 22 * sx, 6.0, 0.0, win(1.06, 1.4), T.CORTICAL_BONE)
     P.ellipse(0.0, -(al - 7), 20 * sx, 4.2, 0.0, win(1.06, 1.4), T.CANCELLOUS_BONE)
 
-    # ---------------- vessels (painted last: they are always visible) ----------------
+
+def _paint_vessels(neck: _Neck, spine: _Spine, scm: _Scm) -> dict[str, np.ndarray]:
+    """Carotid (with the external carotid above the bifurcation), internal jugular vein,
+    vertebral artery, external jugular vein and small subcutaneous veins; painted last, so
+    they are always visible. Returns the vessel and SCM landmarks used to place nodes."""
+    T = Tissue
+    t, sx, sy, P, ones, win, params = (
+        neck.t,
+        neck.sx,
+        neck.sy,
+        neck.P,
+        neck.ones,
+        neck.win,
+        neck.params,
+    )
+    yv, vax = spine.yv, spine.vax
+    scm_long, scm_short = scm.long, scm.short
     lm: dict[str, np.ndarray] = {}
     for si, side in enumerate((-1, 1)):
         jx, jy = params.vessel_jitter[si]
@@ -950,7 +1156,7 @@ def render_anatomy(
         # vertebral artery (in the foramina transversaria)
         P.ellipse(side * (vax + 7 * sx), yv - 0.5, 2.0, 2.0, 0.0, ones, T.ARTERY)
         # external jugular vein in the fat over the SCM
-        cxs, cys, tg = scm[side]
+        cxs, cys, tg = scm.centre[side]
         nx_, ny_ = -np.sin(tg), np.cos(tg)
         sgn = np.sign(nx_ * cxs + ny_ * cys)
         ejx = cxs + sgn * nx_ * (scm_short + 2.2) + np.cos(tg) * scm_long * 0.3
@@ -965,27 +1171,7 @@ def render_anatomy(
         vx = x0 + dx_ * (t - 0.5) + 3 * np.sin(4 * t + ph)
         vy = y0 + dy_ * (t - 0.5)
         P.ellipse(vx, vy, r, r, 0.0, win(0.05, 1.0), T.VEIN, where=[T.FAT])
-
-    lm.update(
-        {
-            "t": t,
-            "lean_half_width": wl,
-            "vert_y": yv,
-            "vert_ax": vax,
-            "trachea_y": ytr,
-            "trachea_r": np.full(nz, rtr, np.float32),
-            "pharynx_y": ph_y,
-            "rotation_deg": np.full(nz, params.rotation_deg, np.float32),
-        }
-    )
-    lm["_r_lean"] = r_lean
-    lm["_r_body"] = r_body
-
-    # ---------------- HU and texture ----------------
-    hu = _tissue_hu(labels, params, rng, subq_mask, geom)
-    lm["fat_hu"] = np.array([params.hu["fat"]], np.float32)
-    lm["neck_length"] = np.array([params.neck_length_mm], np.float32)
-    return Anatomy(labels=labels, hu=hu, X=P.X, Y=P.Y, landmarks=lm)
+    return lm
 
 
 def _tissue_hu(

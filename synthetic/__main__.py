@@ -1,4 +1,4 @@
-"""``python -m readerstudy.synthetic OUT --patients N --seed S [...]``."""
+"""``python -m synthetic OUT --patients N --seed S [...]``."""
 
 from __future__ import annotations
 
