@@ -167,8 +167,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # it was delivered. Longer than any import (a redelivery of a running job is a no-op anyway) and
 # than any retry countdown; a job whose worker died is resumed sooner, by the heartbeat sweep.
 BROKER_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=1800)
+# A key prefix lets several deployments share one Redis. A parallel test run (pytest-xdist, which
+# names each of its processes in PYTEST_XDIST_WORKER) gets one per process, so the Celery worker
+# of each test process, bound to that process's test database, takes only that process's tasks.
+_test_process = env.str("PYTEST_XDIST_WORKER", default="")
+BROKER_KEY_PREFIX = env.str(
+    "CELERY_BROKER_KEY_PREFIX", default=f"{_test_process}:" if _test_process else ""
+)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS}
+    if BROKER_KEY_PREFIX:
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = BROKER_KEY_PREFIX
 # Job state lives in the database (ImportJob etc.), where coordinators see it: no result backend.
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged when it has finished, not when it starts, and a task whose worker

@@ -94,10 +94,13 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-WORKER_MEDIA = REPO / "var" / "test-worker-media"
-WORKER_WORK_DIR = REPO / "var" / "test-worker-work"
+# A parallel run (pytest-xdist) gives every test process its own worker folders and logs, as it
+# gives each its own test database and broker key prefix (readerstudy/settings.py).
+TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "main")
+WORKER_MEDIA = REPO / "var" / f"test-worker-media-{TEST_PROCESS}"
+WORKER_WORK_DIR = REPO / "var" / f"test-worker-work-{TEST_PROCESS}"
 # Test-only faults of tests/worker_app.py wait for a file of this name in this folder.
-WORKER_RELEASE_DIR = REPO / "var" / "test-worker-release"
+WORKER_RELEASE_DIR = REPO / "var" / f"test-worker-release-{TEST_PROCESS}"
 
 
 def worker_environment(**extra: str) -> dict[str, str]:
@@ -135,7 +138,7 @@ def worker_environment(**extra: str) -> dict[str, str]:
 def start_worker(*, app: str, queues: str, env: dict[str, str], log_name: str) -> subprocess.Popen:
     """A Celery worker process (solo pool: one task at a time, like a busy import worker)."""
     (REPO / "var").mkdir(exist_ok=True)
-    log = open(REPO / "var" / log_name, "w")  # noqa: SIM115 - the child process holds it
+    log = open(REPO / "var" / f"{TEST_PROCESS}-{log_name}", "w")  # noqa: SIM115 - the child process holds it
     try:
         return subprocess.Popen(
             [
@@ -219,22 +222,6 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.25):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
-
-
-WORKER_GROUP = "celery-worker"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, every test that talks to a Celery worker runs on one xdist worker.
-
-    The Celery worker consumes the broker's queues for the test database of the xdist worker
-    that started it; two of them on one broker would take each other's tasks. `./run test`
-    passes ``--dist loadgroup`` so this group stays together.
-    """
-    for item in items:
-        uses_worker = "celery_worker_process" in getattr(item, "fixturenames", ())
-        if uses_worker or item.get_closest_marker("worker") is not None:
-            item.add_marker(pytest.mark.xdist_group(WORKER_GROUP))
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:

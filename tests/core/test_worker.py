@@ -7,6 +7,7 @@ worker busy does not delay them.
 from __future__ import annotations
 
 import io
+import os
 import time
 import uuid
 import zipfile
@@ -48,6 +49,7 @@ def test_ping_has_its_own_queue_and_imports_theirs() -> None:
 
 def test_late_acknowledgement_settings_reach_the_app_and_the_tasks() -> None:
     """The Django settings are named so that Celery reads them (CELERY_ namespace)."""
+    app.loader.import_default_modules()  # registers the tasks, whichever test ran before
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_prefetch_multiplier == 1
@@ -55,9 +57,16 @@ def test_late_acknowledgement_settings_reach_the_app_and_the_tasks() -> None:
         task = app.tasks[name]
         assert (task.acks_late, task.reject_on_worker_lost) == (True, True), name
     if settings.CELERY_BROKER_URL.startswith("redis"):
-        assert app.conf.broker_transport_options == {
-            "visibility_timeout": settings.BROKER_VISIBILITY_TIMEOUT_SECONDS
-        }
+        options = app.conf.broker_transport_options
+        assert options == settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        assert options["visibility_timeout"] == settings.BROKER_VISIBILITY_TIMEOUT_SECONDS
+
+
+def test_a_parallel_test_process_has_its_own_broker_key_space() -> None:
+    """Under pytest-xdist every test process's tasks go to its own Celery workers only."""
+    process = os.environ.get("PYTEST_XDIST_WORKER")
+    if process and settings.CELERY_BROKER_URL.startswith("redis"):
+        assert app.conf.broker_transport_options["global_keyprefix"] == f"{process}:"
 
 
 def test_running_workers_use_these_settings(celery_worker_process: dict[str, Any]) -> None:
@@ -73,9 +82,11 @@ def test_running_workers_use_these_settings(celery_worker_process: dict[str, Any
         assert conf["task_acks_late"] is True, name
         assert conf["task_reject_on_worker_lost"] is True, name
         assert conf["worker_prefetch_multiplier"] == 1, name
-        assert conf["broker_transport_options"] == {
-            "visibility_timeout": settings.BROKER_VISIBILITY_TIMEOUT_SECONDS
-        }, name
+        options = conf["broker_transport_options"]
+        assert options["visibility_timeout"] == settings.BROKER_VISIBILITY_TIMEOUT_SECONDS, name
+        # Celery masks the value of any setting whose name holds "key": its presence must do.
+        expected = set(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+        assert set(options) == expected, name
 
 
 def test_ping_is_answered_while_an_import_keeps_the_import_worker_busy(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("cohorts", "0002_choice_labels"),
+        ("cohorts", "0003_ctseries_deidentification_method"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
