@@ -23,7 +23,7 @@ __all__ = ["NetworkParams", "TwoStreamNet", "pick_device"]
 @dataclass(frozen=True)
 class NetworkParams:
     in_channels: int = 4
-    width: int = 16
+    width: int = 8
     depth: int = 3
     hidden: int = 64
     dropout: float = 0.2
