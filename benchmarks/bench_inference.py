@@ -1,7 +1,8 @@
 """Benchmark of ``inference/``: CPU throughput, training time, out-of-fold AUCs.
 
-    python benchmarks/bench_inference.py --cohort PATH [--folds 5] [--seed 1] [--threads 2]
-        [--epochs 40] [--batch-sizes 1,8,32,128] [--repeats 3] [--skip-training] [--json out.json]
+    python benchmarks/bench_inference.py --cohort PATH [--external PATH] [--folds 5] [--seed 1]
+        [--threads 1] [--epochs 40] [--batch-sizes 1,8,32,128] [--repeats 3] [--skip-training]
+        [--json out.json]
 
 ``--cohort`` is a cohort folder in the import format, e.g. one made with
 ``python -m synthetic OUT --patients 40 --seed 2``.
@@ -16,7 +17,9 @@
    probabilities; its inputs' time is listed separately).
 3. Out-of-fold AUCs, ENE vs rest (p_ene) and metastasis vs benign (p_meta + p_ene), with DeLong 95%
    CIs (``analysis.auc_confidence_interval``; node level, and Obuchowski's clustered variance with
-   patients as clusters), and paired DeLong tests fusion vs each input.
+   patients as clusters), and paired DeLong tests fusion vs each input. With ``--external``,
+   the same AUCs of the final models (fold ensemble, final radiomics pipeline, final stacker)
+   on a second cohort (e.g. ``python -m synthetic OUT --profile external ...``).
 
 The machine's load average (1 min) is printed before and after each part: the 2 cores are shared.
 """
@@ -117,11 +120,14 @@ def main() -> int:
     ap.add_argument("--cohort", required=True)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=TrainParams.max_epochs)
     ap.add_argument("--batch-sizes", default="1,8,32,128")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-training", action="store_true")
+    ap.add_argument(
+        "--external", default=None, help="second cohort folder: the final models are applied to it"
+    )
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -190,6 +196,22 @@ def main() -> int:
                     "p": round(t.p_value, 4),
                 }
         report["paired_delong"] = tests
+        if args.external:
+            ext_cases = list(read_cohort(args.external).cases())
+            t0 = time.perf_counter()
+            ext = build_node_set(ext_cases)
+            assert ext.crops is not None and ext.features is not None
+            p_deep = deep.ensemble.predict_proba(ext.crops)
+            p_rad = rad.predict_proba(ext.features)
+            p_fused = fused.stacker.predict_proba(p_deep, p_rad)
+            report["external"] = {
+                "cohort": args.external,
+                "class_counts": np.bincount(ext.labels, minlength=3).tolist(),
+                "predict_seconds_all_three": round(time.perf_counter() - t0, 1),
+                "deep": auc_block(p_deep, ext.labels, ext.patients),
+                "radiomics": auc_block(p_rad, ext.labels, ext.patients),
+                "fusion": auc_block(p_fused, ext.labels, ext.patients),
+            }
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
