@@ -44,15 +44,15 @@ def test_reader_names_row_and_column(tmp_path, cohort_dir):
         read_cohort(tmp_path)
 
 
-def test_cli_train_and_predict(tmp_path, cohort_dir, capsys):
-    model = tmp_path / "deep"
+def test_cli_train_and_predict_fusion(tmp_path, cohort_dir, capsys):
+    model = tmp_path / "fusion"
     rc = main(
-        ["train", "--cohort", str(cohort_dir), "--kind", "deep", "--folds", "2", "--seed", "1",
+        ["train", "--cohort", str(cohort_dir), "--kind", "fusion", "--folds", "2", "--seed", "1",
          "--out", str(model), "--epochs", "1", "--grid", "16", "--width", "4", "--device", "cpu"]
     )  # fmt: skip
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["kind"] == "deep" and summary["nodes"] == read_cohort(cohort_dir).n_nodes
+    assert summary["kind"] == "fusion" and summary["nodes"] == read_cohort(cohort_dir).n_nodes
     preds = tmp_path / "preds.csv"
     assert (
         main(["predict", "--model", str(model), "--cohort", str(cohort_dir), "--out", str(preds)])
