@@ -148,7 +148,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=pick_device(args.device))
     cohort = read_cohort(args.cohort, require_reference=False)
     nodes: NodeSet = build_node_set(
         cohort.cases(),
