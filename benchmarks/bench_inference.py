@@ -27,6 +27,7 @@ The machine's load average (1 min) is printed before and after each part: the 2 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -175,6 +176,9 @@ def main() -> int:
         train["radiomics_cv_seconds"] = round(rad.seconds, 1)
         fused = train_fusion(deep, rad, nodes.patients, seed=args.seed)
         train["fusion_stacker_seconds"] = round(fused.seconds, 1)
+        train["fusion_deep_weight"] = fused.stacker.deep_weight
+        fused_lr = train_fusion(deep, rad, nodes.patients, seed=args.seed, method="logistic")
+        train["fusion_logistic_stacker_seconds"] = round(fused_lr.seconds, 1)
         train["load_after"] = load()
         report["training"] = train
         labels, patients = nodes.labels, nodes.patients
@@ -183,15 +187,19 @@ def main() -> int:
             "deep": auc_block(deep.oof, labels, patients),
             "radiomics": auc_block(rad.oof, labels, patients),
             "fusion": auc_block(fused.oof, labels, patients),
+            "fusion_logistic": auc_block(fused_lr.oof, labels, patients),
         }
         tests = {}
         for task, truth, col in (
             ("ene", labels == ENE, lambda p: p[:, ENE]),
             ("metastasis", labels != BENIGN, lambda p: 1.0 - p[:, BENIGN]),
         ):
-            for other, res in (("deep", deep), ("radiomics", rad)):
-                t = paired_auc_test(col(fused.oof), col(res.oof), truth.astype(int))
-                tests[f"{task}: fusion - {other}"] = {
+            for (name, fz), (other, res) in itertools.product(
+                (("fusion", fused), ("fusion_logistic", fused_lr)),
+                (("deep", deep), ("radiomics", rad)),
+            ):
+                t = paired_auc_test(col(fz.oof), col(res.oof), truth.astype(int))
+                tests[f"{task}: {name} - {other}"] = {
                     "difference": round(t.difference, 3),
                     "p": round(t.p_value, 4),
                 }
@@ -204,6 +212,7 @@ def main() -> int:
             p_deep = deep.ensemble.predict_proba(ext.crops)
             p_rad = rad.predict_proba(ext.features)
             p_fused = fused.stacker.predict_proba(p_deep, p_rad)
+            p_fused_lr = fused_lr.stacker.predict_proba(p_deep, p_rad)
             report["external"] = {
                 "cohort": args.external,
                 "class_counts": np.bincount(ext.labels, minlength=3).tolist(),
@@ -211,6 +220,7 @@ def main() -> int:
                 "deep": auc_block(p_deep, ext.labels, ext.patients),
                 "radiomics": auc_block(p_rad, ext.labels, ext.patients),
                 "fusion": auc_block(p_fused, ext.labels, ext.patients),
+                "fusion_logistic": auc_block(p_fused_lr, ext.labels, ext.patients),
             }
     text = json.dumps(report, indent=2)
     print(text)

@@ -252,6 +252,7 @@ def save_fusion(
     config = {
         **_common("fusion", nodes, seed, result.folds, cohort, result.metrics),
         "inputs": ["deep", "radiomics"],
+        "stacker": {"method": result.stacker.method, "deep_weight": result.stacker.deep_weight},
         "train_seconds": round(result.seconds, 3),
     }
     return write_bundle(out, config, files)

@@ -24,8 +24,8 @@ from .crops import CropError, CropParams
 from .dataset import NodeSet, build_node_set
 from .fusion import train_fusion
 from .network import NetworkParams, pick_device
-from .radiomics import RadiomicsParams, train_radiomics_cv
-from .training import TrainError, TrainParams, patient_folds, train_deep_cv
+from .radiomics import RadiomicsCvResult, RadiomicsParams, train_radiomics_cv
+from .training import DeepCvResult, TrainError, TrainParams, patient_folds, train_deep_cv
 
 __all__ = ["main"]
 
@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=int, default=NetworkParams.width, help="first layer width")
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA if present)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument(
+        "--fusion-method",
+        choices=("weighted", "logistic"),
+        default="weighted",
+        help="stacker of the fusion model (see docs/inference.md)",
+    )
     pr = sub.add_parser("predict", help="class probabilities of every node of a cohort")
     pr.add_argument("--model", required=True, help="model bundle folder")
     pr.add_argument("--cohort", required=True)
@@ -82,7 +88,7 @@ def _train(args: argparse.Namespace) -> int:
     train_params = TrainParams(max_epochs=args.epochs, patience=args.patience)
     device = pick_device(args.device)
 
-    def deep(target: Path) -> tuple[Path, object]:
+    def deep(target: Path) -> tuple[Path, DeepCvResult]:
         assert nodes.crops is not None
         net = NetworkParams(in_channels=crop_params.channels, width=args.width)
         res = train_deep_cv(
@@ -107,7 +113,7 @@ def _train(args: argparse.Namespace) -> int:
         )
         return target, res
 
-    def radiomics(target: Path) -> tuple[Path, object]:
+    def radiomics(target: Path) -> tuple[Path, RadiomicsCvResult]:
         assert nodes.features is not None
         res = train_radiomics_cv(
             nodes.features, nodes.labels, nodes.patients, folds=folds, seed=args.seed
@@ -130,7 +136,9 @@ def _train(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             d, dres = deep(Path(tmp) / "deep")
             r, rres = radiomics(Path(tmp) / "radiomics")
-            fused = train_fusion(dres, rres, nodes.patients, seed=args.seed)  # type: ignore[arg-type]
+            fused = train_fusion(
+                dres, rres, nodes.patients, seed=args.seed, method=args.fusion_method
+            )
             save_fusion(
                 out, fused, nodes, deep_dir=d, radiomics_dir=r, seed=args.seed, cohort=cohort.name
             )

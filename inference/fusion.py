@@ -8,9 +8,12 @@ fold: for fold k, a stacker fitted on the other folds' OOF rows scores fold k. T
 is fitted on all OOF rows and, at prediction time, is applied to the final deep ensemble's and
 radiomics model's probabilities.
 
-Stacker: a class-weighted multinomial logistic regression on the log-probabilities (6 inputs),
+Stackers (``method``): ``weighted`` (default), a convex combination w p_deep + (1 - w) p_radiomics
+with w on a grid of 0, 0.05, ..., 1 minimising the class-balanced log loss (so the single inputs
+are candidates too: with few ENE nodes, a free stacker can end up worse than either input);
+``logistic``, a class-weighted multinomial logistic regression on the six log-probabilities,
 ``C`` by inner patient-level CV. 003 chose a random forest among three stackers on its training
-set; with a few hundred nodes a linear stacker is the steadier choice.
+set; with a few hundred nodes these constrained stackers are the steadier choice.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 from .classes import N_CLASSES
 from .radiomics import RadiomicsCvResult
-from .training import DeepCvResult, TrainError, oof_metrics
+from .training import DeepCvResult, TrainError, class_weights, oof_metrics
 
 __all__ = ["FusionCvResult", "Stacker", "stack_inputs", "train_fusion"]
 
@@ -39,25 +42,69 @@ def stack_inputs(deep_probs: np.ndarray, radiomics_probs: np.ndarray) -> np.ndar
 
 
 class Stacker:
-    """A fitted stacking classifier; probabilities in CLASSES order."""
+    """A fitted stacker; probabilities in CLASSES order.
 
-    def __init__(self, model: LogisticRegression | GridSearchCV) -> None:
+    ``weighted``: p = w p_deep + (1 - w) p_radiomics, one weight ``w`` in [0, 1] (a stacker
+    with non-negative weights summing to one, Breiman 1996); ``logistic``: a multinomial
+    logistic regression on the six log-probabilities."""
+
+    def __init__(
+        self, model: LogisticRegression | None = None, deep_weight: float | None = None
+    ) -> None:
+        if (model is None) == (deep_weight is None):
+            raise ValueError("a stacker is either a logistic model or a deep weight")
         self.model = model
+        self.deep_weight = deep_weight
+
+    @property
+    def method(self) -> str:
+        return "weighted" if self.model is None else "logistic"
 
     def predict_proba(self, deep_probs: np.ndarray, radiomics_probs: np.ndarray) -> np.ndarray:
-        X = stack_inputs(deep_probs, radiomics_probs)
+        return self._from_inputs(stack_inputs(deep_probs, radiomics_probs))
+
+    def _from_inputs(self, X: np.ndarray) -> np.ndarray:
+        if self.model is None:
+            assert self.deep_weight is not None
+            mixed = self.deep_weight * np.exp(X[:, :N_CLASSES]) + (1.0 - self.deep_weight) * np.exp(
+                X[:, N_CLASSES:]
+            )
+            return mixed / mixed.sum(axis=1, keepdims=True)
         out = np.zeros((len(X), N_CLASSES))
         out[:, self.model.classes_] = self.model.predict_proba(X)
         return out
 
 
-#: inverse regularisation strengths the stacker's inner CV chooses from
+#: inverse regularisation strengths the logistic stacker's inner CV chooses from
 C_GRID: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+#: deep-model weights the weighted stacker chooses from
+WEIGHT_GRID: tuple[float, ...] = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
+METHODS = ("weighted", "logistic")
+
+
+def _weighted_log_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    """Class-balanced log loss (each class counts equally, as the balanced weights of the
+    other models)."""
+    w = class_weights(y)[y]
+    return float(-(w * np.log(np.clip(probs[np.arange(len(y)), y], _EPS, 1.0))).sum() / w.sum())
 
 
 def _fit_stacker(
-    X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int, c_grid: tuple[float, ...] = C_GRID
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    seed: int,
+    c_grid: tuple[float, ...] = C_GRID,
+    method: str = "weighted",
 ) -> Stacker:
+    """Fit a stacker on rows of out-of-fold stacker inputs ``X`` (see :func:`stack_inputs`)."""
+    if method == "weighted":
+        losses = [
+            _weighted_log_loss(Stacker(deep_weight=w)._from_inputs(X), y) for w in WEIGHT_GRID
+        ]
+        return Stacker(deep_weight=float(WEIGHT_GRID[int(np.argmin(losses))]))
+    if method != "logistic":
+        raise TrainError(f"unknown fusion method {method!r} (expected one of {METHODS})")
     base = LogisticRegression(
         C=c_grid[0], class_weight="balanced", max_iter=2000, random_state=seed
     )
@@ -94,6 +141,7 @@ def train_fusion(
     patients: np.ndarray,
     *,
     seed: int = 0,
+    method: str = "weighted",
     c_grid: tuple[float, ...] = C_GRID,
 ) -> FusionCvResult:
     """Stack the two models' out-of-fold probabilities (never in-sample ones)."""
@@ -108,7 +156,7 @@ def train_fusion(
     oof = np.zeros((len(labels), N_CLASSES))
     for k in range(int(deep.folds.max()) + 1):
         test = deep.folds == k
-        stacker = _fit_stacker(X[~test], labels[~test], patients[~test], seed + k, c_grid)
+        stacker = _fit_stacker(X[~test], labels[~test], patients[~test], seed + k, c_grid, method)
         oof[test] = stacker.predict_proba(deep.oof[test], radiomics.oof[test])
-    final = _fit_stacker(X, labels, patients, seed, c_grid)
+    final = _fit_stacker(X, labels, patients, seed, c_grid, method)
     return FusionCvResult(final, deep.folds, oof, labels, time.perf_counter() - t0)

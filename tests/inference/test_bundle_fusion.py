@@ -134,9 +134,9 @@ def test_fusion_learns_from_out_of_fold_probabilities_only(monkeypatch):
     seen = []
     real_fit = fusion_module._fit_stacker
 
-    def spy(X, y, groups, seed, c_grid):
+    def spy(X, y, groups, seed, c_grid, method):
         seen.append(X.copy())
-        return real_fit(X, y, groups, seed, c_grid)
+        return real_fit(X, y, groups, seed, c_grid, method)
 
     monkeypatch.setattr(fusion_module, "_fit_stacker", spy)
     result = fusion_module.train_fusion(deep, rad, patients, seed=0, c_grid=(1.0,))
@@ -148,9 +148,21 @@ def test_fusion_learns_from_out_of_fold_probabilities_only(monkeypatch):
     assert np.array_equal(seen[-1], oof_inputs)
     # and its own estimate is out of fold and follows the informative input
     assert result.metrics["auc_ene"] > 0.9
+    assert result.stacker.method == "weighted" and result.stacker.deep_weight <= 0.2
     with pytest.raises(TrainError, match="different folds"):
         fusion_module.train_fusion(
             deep,
             RadiomicsCvResult(None, (deep.folds + 1) % 4, rad.oof, rad.labels, 0.0),
             patients,  # type: ignore[arg-type]
         )
+
+
+def test_logistic_stacker_and_unknown_method():
+    deep, rad, patients = _fake_results(seed=1)
+    result = fusion_module.train_fusion(
+        deep, rad, patients, seed=0, method="logistic", c_grid=(1.0,)
+    )
+    assert result.stacker.method == "logistic"
+    assert result.metrics["auc_ene"] > 0.9
+    with pytest.raises(TrainError, match="unknown fusion method 'mean'"):
+        fusion_module.train_fusion(deep, rad, patients, method="mean")
