@@ -370,8 +370,10 @@ class CorrelationFilter(TransformerMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         keep = list(range(X.shape[1]))
         if X.shape[1] > 1 and X.shape[0] > 2:
-            rho = np.abs(stats.spearmanr(X).statistic) if X.shape[1] > 1 else np.ones((1, 1))
-            rho = np.nan_to_num(np.atleast_2d(rho), nan=0.0)
+            rho = np.abs(np.asarray(stats.spearmanr(X).statistic, dtype=np.float64))
+            if rho.ndim == 0:  # scipy returns a scalar for exactly two columns
+                rho = np.array([[1.0, float(rho)], [float(rho), 1.0]])
+            rho = np.nan_to_num(rho, nan=0.0)  # constant columns
             np.fill_diagonal(rho, 0.0)
             while len(keep) > 1:
                 sub = rho[np.ix_(keep, keep)]

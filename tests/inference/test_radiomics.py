@@ -127,3 +127,25 @@ def test_radiomics_classifier_learns_an_easy_signal():
     res = train_radiomics_cv(X, labels, patients, n_folds=3, seed=0, grid=grid)
     assert res.oof.shape == (n, 3)
     assert res.metrics["auc_ene"] > 0.8 and res.metrics["auc_metastasis"] > 0.8
+
+
+def test_correlation_filter_drops_a_redundant_feature_even_with_two_columns():
+    from inference.radiomics import CorrelationFilter
+
+    x = np.arange(20, dtype=float)
+    two = np.column_stack([x, x**3])  # Spearman rho = 1
+    assert CorrelationFilter(0.9).fit(two).transform(two).shape == (20, 1)
+    rng = np.random.default_rng(0)
+    three = np.column_stack([x, rng.normal(size=20), x**3])
+    assert CorrelationFilter(0.9).fit(three).transform(three).shape == (20, 2)
+
+
+def test_single_voxel_and_single_slice_nodes_have_features():
+    vol = np.full((3, 6, 6), 30.0)
+    one = np.zeros(vol.shape, bool)
+    one[1, 2, 2] = True
+    flat = np.zeros(vol.shape, bool)
+    flat[1, 1:5, 1:4] = True
+    for m in (one, flat):
+        f = node_features(vol, (3.0, 0.7, 0.7), m)
+        assert tuple(f) == FEATURE_NAMES and np.isfinite(f["morph_volume"])
