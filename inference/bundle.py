@@ -45,6 +45,7 @@ __all__ = [
     "DeepModel",
     "FusionModel",
     "Model",
+    "bundle_sha256",
     "RadiomicsModel",
     "code_sha256",
     "library_versions",
@@ -107,12 +108,28 @@ def write_bundle(out: str | Path, config: dict[str, Any], files: dict[str, bytes
     return out
 
 
-def read_bundle(path: str | Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+def bundle_sha256(path: str | Path) -> str:
+    """The bundle's identity: sha256 of its ``model.json``, which records every other file's
+    sha256 (so it covers the whole folder). A registry stores it and passes it back to
+    :func:`load_model` (``expected_sha256``) to refuse an edited configuration too."""
+    cfg_path = Path(path) / CONFIG
+    if not cfg_path.is_file():
+        raise BundleError(f"{cfg_path}: missing (not a model folder)")
+    return _sha256_bytes(cfg_path.read_bytes())
+
+
+def read_bundle(
+    path: str | Path, expected_sha256: str | None = None
+) -> tuple[dict[str, Any], dict[str, bytes]]:
     """``model.json`` and the verified bytes of every file it lists."""
     path = Path(path)
     cfg_path = path / CONFIG
-    if not cfg_path.is_file():
-        raise BundleError(f"{cfg_path}: missing (not a model folder)")
+    found_id = bundle_sha256(path)
+    if expected_sha256 is not None and found_id != expected_sha256:
+        raise BundleError(
+            f"{cfg_path}: sha256 {found_id} is not the expected {expected_sha256}; "
+            "the model configuration was changed, refusing to load this model"
+        )
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -314,10 +331,16 @@ class FusionModel:
 Model = DeepModel | RadiomicsModel | FusionModel
 
 
-def load_model(path: str | Path, device: torch.device | str | None = None) -> Model:
-    """Load a bundle (every listed file verified first); networks go to ``device`` (CPU)."""
+def load_model(
+    path: str | Path,
+    device: torch.device | str | None = None,
+    *,
+    expected_sha256: str | None = None,
+) -> Model:
+    """Load a bundle (every listed file verified first; ``model.json`` too when
+    ``expected_sha256``, see :func:`bundle_sha256`, is given); networks go to ``device``."""
     path = Path(path)
-    config, data = read_bundle(path)
+    config, data = read_bundle(path, expected_sha256)
     kind = config.get("kind")
     if kind == "deep":
         params = NetworkParams.from_dict(config["network"])

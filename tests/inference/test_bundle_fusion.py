@@ -12,6 +12,7 @@ from inference.bundle import (
     DeepModel,
     FusionModel,
     RadiomicsModel,
+    bundle_sha256,
     load_model,
     save_deep,
     save_fusion,
@@ -93,6 +94,19 @@ def test_a_changed_file_is_refused_with_its_name(nodes, tmp_path):
     weights.unlink()
     with pytest.raises(BundleError, match=r"fold_1\.pt: listed in model.json but missing"):
         load_model(out)
+
+
+def test_an_edited_configuration_is_refused_against_the_recorded_identity(nodes, tmp_path):
+    out = save_deep(
+        tmp_path / "m", _deep(nodes), nodes, crop_params=CROPS, train_params=TRAIN, seed=3
+    )
+    identity = bundle_sha256(out)
+    assert isinstance(load_model(out, expected_sha256=identity), DeepModel)
+    cfg = json.loads((out / "model.json").read_text())
+    cfg["crop"]["fov_mm"] = 60.0  # weights intact, crops would silently differ
+    (out / "model.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleError, match=r"model\.json: sha256 .* is not the expected"):
+        load_model(out, expected_sha256=identity)
 
 
 def test_radiomics_and_fusion_bundles(nodes, tmp_path):
