@@ -40,5 +40,4 @@ def test_models_beat_chance_on_held_out_generated_patients(tmp_path):
     fused = train_fusion(deep, rad, nodes.patients, seed=0)
     for name, result in (("deep", deep), ("radiomics", rad), ("fusion", fused)):
         m = result.metrics
-        print(name, m)
         assert m["auc_ene"] > 0.70 and m["auc_metastasis"] > 0.70, (name, m)
