@@ -10,7 +10,9 @@ app. Modules:
 ``inference.fusion``       decision-level stacking of deep and radiomics outputs (seed 003)
 ``inference.attribution``  integrated gradients of the ENE output
 ``inference.bundle``       save / load a trained model folder with sha256 checks
+``inference.dataset``      plain records (volume, spacing, label map, nodes) -> crops + features
 ``inference.cohort``       read a cohort folder in the import format (CLI, benchmarks)
+``inference.cli``          ``python -m inference train|predict``
 
 See docs/inference.md.
 """
