@@ -22,7 +22,7 @@ FORBIDDEN = ("django", "rest_framework", "celery", "readerstudy")
 #: The repository's Django-free packages and the other repository packages each may import.
 PURE_PACKAGES: dict[str, frozenset[str]] = {
     "analysis": frozenset(),
-    "inference": frozenset(),
+    "inference": frozenset({"cohortformat"}),
     "cohortformat": frozenset(),
     "synthetic": frozenset({"cohortformat"}),
 }
