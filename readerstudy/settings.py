@@ -210,6 +210,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reader study API",
     "VERSION": "0.1.0",
+    # The schema describes every endpoint: for logged-in users only, like the API itself.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # Production hardening: on unless DEBUG. `manage.py check --deploy` is clean with DEBUG=False,

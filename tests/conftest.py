@@ -35,8 +35,10 @@ def _media_root(tmp_path_factory: pytest.TempPathFactory, settings) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _plain_http_and_static(settings) -> None:
-    """Tests speak plain HTTP to the test client and have no collected static manifest."""
+def _test_settings(settings) -> None:
+    """Tests speak plain HTTP to the test client and have no collected static manifest; PBKDF2's
+    deliberate slowness protects stored passwords, not tests, so a cheap hasher is used."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False

@@ -34,7 +34,12 @@ def _media_root() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _plain_http_and_static() -> None:
+def _test_settings() -> None:
+    """Plain Python: the project's Django fixture is not needed."""
+
+
+@pytest.fixture(autouse=True)
+def _import_work_dir() -> None:
     """Plain Python: the project's Django fixture is not needed."""
 
 

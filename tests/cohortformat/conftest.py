@@ -12,5 +12,10 @@ def _media_root() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _plain_http_and_static() -> None:
+def _test_settings() -> None:
     """No HTTP settings needed: override the project's Django fixture."""
+
+
+@pytest.fixture(autouse=True)
+def _import_work_dir() -> None:
+    """No imports here: override the project's Django fixture."""

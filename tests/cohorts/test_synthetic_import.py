@@ -9,7 +9,7 @@ import pytest
 from readerstudy.cohorts.manifest import read_cohort_info
 from readerstudy.cohorts.models import Cohort, Node
 from readerstudy.cohorts.services import cohort_import_folder
-from tests.synthetic_cohorts import synthetic_cohort
+from tests.synthetic_cohorts import shared_base, synthetic_cohort
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -21,7 +21,7 @@ COHORT_OF_FORMAT = {"nifti": "ext1", "seg": "ext1-seg", "npy": "ext1-npy"}
 def test_generated_cohort_imports(
     tmp_path_factory: pytest.TempPathFactory, mask_format: str
 ) -> None:
-    out = synthetic_cohort(tmp_path_factory.getbasetemp(), COHORT_OF_FORMAT[mask_format])
+    out = synthetic_cohort(shared_base(tmp_path_factory), COHORT_OF_FORMAT[mask_format])
     # generated data is flagged by cohort.json's "synthetic" key, not only by DICOM free text
     assert json.loads((out / "cohort.json").read_text())["synthetic"] is True
     assert read_cohort_info(out).synthetic

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def test_demo_setup_builds_everything_once(tmp_path: Path) -> None:
-    small = (DemoCohort("internal", "internal", 2, 1), DemoCohort("external", "external", 2, 2))
+    small = (DemoCohort("internal", "internal", 1, 1), DemoCohort("external", "external", 1, 2))
     lines: list[str] = []
     study = demo_setup(data_dir=tmp_path, cohorts=small, say=lines.append)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from synthetic import realism
-from tests.synthetic_cohorts import synthetic_cohort
+from tests.synthetic_cohorts import shared_base, synthetic_cohort
 
 
 @pytest.fixture(autouse=True)
@@ -21,15 +21,20 @@ def _media_root() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _plain_http_and_static() -> None:
+def _test_settings() -> None:
     """No HTTP settings needed: override the project's Django fixture."""
+
+
+@pytest.fixture(autouse=True)
+def _import_work_dir() -> None:
+    """No imports here: override the project's Django fixture."""
 
 
 @pytest.fixture(scope="session")
 def cohorts(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """cohorts(name, **generate_cohort kwargs) -> folder, generated once per session
     (the shared ones of tests/synthetic_cohorts.py by name alone)."""
-    base = tmp_path_factory.getbasetemp()
+    base = shared_base(tmp_path_factory)
 
     def make(name: str, **kwargs) -> Path:
         return synthetic_cohort(base, name, **kwargs)

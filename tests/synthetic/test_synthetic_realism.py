@@ -13,6 +13,7 @@ from cohortformat.measurements import measure_node
 from synthetic import realism
 from synthetic.dicom_io import read_mask, read_series
 from synthetic.profiles import get_profile
+from tests.synthetic_cohorts import COHORTS
 
 TARGETS_001 = {
     # 001: class mix and median short axis (mm) per class
@@ -112,28 +113,15 @@ def test_threshold_mode_without_truth(cohorts) -> None:
 # Tolerances follow from that size, using the profiles' own size models: the median of n
 # log-normal draws has a standard error of about 1.2533 * sigma * median / sqrt(n), and each
 # median may be off by 2.5 of those (or by the former fixed tolerance where that is wider).
-STATS_PREVALENCE = (0.34, 0.33, 0.33)
-STATS_PATIENTS = {"internal": 8, "external": 6}
+STATS_PREVALENCE = COHORTS["stats-internal"]["prevalence"]
+assert COHORTS["stats-external"]["prevalence"] == STATS_PREVALENCE
+STATS_PATIENTS = {p: COHORTS[f"stats-{p}"]["n_patients"] for p in ("internal", "external")}
 
 
 @pytest.fixture(scope="module")
 def stats(cohorts) -> dict[str, dict]:
     """Node measurements (no tissue statistics) of the two statistics cohorts."""
-    return {
-        p: realism.analyse_cohort(
-            cohorts(
-                f"stats-{p}",
-                n_patients=n,
-                seed=2024,
-                profile=p,
-                prevalence=STATS_PREVALENCE,
-                truth=False,
-                workers=2,  # the same bytes as one process; uses the machine's second core
-            ),
-            tissues=False,
-        )
-        for p, n in STATS_PATIENTS.items()
-    }
+    return {p: realism.analyse_cohort(cohorts(f"stats-{p}"), tissues=False) for p in STATS_PATIENTS}
 
 
 def _median_tolerance(profile: str, cls: str, n: int) -> float:
