@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pydicom.dataset import Dataset
 
+from cohortformat.measurements import NodeMeasurements, measure_node
 from readerstudy.accounts.models import User
 from readerstudy.cohorts.deidentify import BASIC_PROFILE, deidentify_dataset
 from readerstudy.cohorts.dicom_series import CTVolumeHeader, read_ct_series
@@ -42,7 +43,6 @@ from readerstudy.cohorts.manifest import (
     read_manifest,
 )
 from readerstudy.cohorts.masks import load_label_map
-from readerstudy.cohorts.measurements import NodeMeasurements, measure_node
 from readerstudy.cohorts.models import (
     JOB_ENDED,
     Cohort,
@@ -747,6 +747,18 @@ def _import_archive(job: ImportJob, workdir: Path, attempt: _RunningAttempt) -> 
     )
 
 
+def _fail_attempt(attempt: _RunningAttempt, error: str) -> None:
+    """End the job for good with ``error``, if this attempt still owns it."""
+    _job_change(
+        attempt.job_id,
+        JobStatus.FAILED,
+        attempt=attempt.attempt,
+        stage="failed",
+        error=error,
+        finished_at=timezone.now(),
+    )
+
+
 def _after_transient_error(attempt: _RunningAttempt, exc: Exception) -> None:
     """Put the job back in the queue (archive kept), or end it after the last attempt."""
     # A broken connection is dropped, so that the next query opens a fresh one.
@@ -762,14 +774,10 @@ def _after_transient_error(attempt: _RunningAttempt, exc: Exception) -> None:
     limit = settings.COHORT_IMPORT_MAX_ATTEMPTS
     try:
         if attempt.attempt >= limit:
-            _job_change(
-                attempt.job_id,
-                JobStatus.FAILED,
-                attempt=attempt.attempt,
-                stage="failed",
-                error=f"the database was unavailable on each of {limit} attempts; nothing was "
+            _fail_attempt(
+                attempt,
+                f"the database was unavailable on each of {limit} attempts; nothing was "
                 "imported. Upload the archive again later.",
-                finished_at=timezone.now(),
             )
             return
         delay = settings.COHORT_IMPORT_RETRY_DELAY_SECONDS * 2 ** (attempt.attempt - 1)
@@ -815,14 +823,7 @@ def import_job_run(*, job_id: int, retry_of_attempt: int | None = None) -> Impor
     except _AttemptSuperseded:
         logger.warning("import job %s, attempt %s: taken over, stopping", job.pk, attempt.attempt)
     except CohortImportError as exc:
-        _job_change(
-            job.pk,
-            JobStatus.FAILED,
-            attempt=attempt.attempt,
-            stage="failed",
-            error=str(exc),
-            finished_at=timezone.now(),
-        )
+        _fail_attempt(attempt, str(exc))
     except TRANSIENT_ERRORS as exc:
         _after_transient_error(attempt, exc)
     except Exception:
@@ -833,14 +834,10 @@ def import_job_run(*, job_id: int, retry_of_attempt: int | None = None) -> Impor
             attempt.attempt,
             error_id,
         )
-        _job_change(
-            job.pk,
-            JobStatus.FAILED,
-            attempt=attempt.attempt,
-            stage="failed",
-            error=f"the import stopped on an unexpected error (error id {error_id}); nothing was "
+        _fail_attempt(
+            attempt,
+            f"the import stopped on an unexpected error (error id {error_id}); nothing was "
             "imported. Please give the error id to an administrator: the server log has the details.",
-            finished_at=timezone.now(),
         )
     else:
         stage = (
