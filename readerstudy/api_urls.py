@@ -1,0 +1,5 @@
+"""The versioned API, /api/v1/: each app contributes its own routes (one include per app)."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []
