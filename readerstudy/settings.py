@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "readerstudy.accounts",
     "readerstudy.cohorts",
     "readerstudy.studies",
+    "readerstudy.console",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +84,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
+# One-time set-password links that the console hands to new readers stay valid this long.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_SETUP_LINK_SECONDS", default=3 * 24 * 3600)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 

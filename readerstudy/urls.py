@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView
 
 from readerstudy.core import views as core_views
@@ -12,6 +12,23 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # One-time links a coordinator hands to a new reader (console); Django's reset-token views.
+    path(
+        "accounts/set-password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="registration/set_password.html",
+            success_url=reverse_lazy("password-setup-done"),
+        ),
+        name="password-setup",
+    ),
+    path(
+        "accounts/set-password/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="registration/set_password_done.html"
+        ),
+        name="password-setup-done",
+    ),
+    path("console/", include("readerstudy.console.urls")),
     path("cohorts/", include("readerstudy.cohorts.urls")),
     path("studies/", include("readerstudy.studies.urls")),
     path("api/v1/", include("readerstudy.api_urls")),

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from readerstudy.accounts.models import Role, User
 
@@ -104,3 +109,45 @@ def user_role_set(*, user: User, role: Role, groups: dict[str, Group] | None = N
     user.save(update_fields=["is_staff", "is_superuser"])
     user.groups.set([groups[str(role)]])
     return user
+
+
+@transaction.atomic
+def reader_account_create(
+    *,
+    username: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    profession: str = "",
+    years_of_experience: int | None = None,
+) -> User:
+    """A new reader without a usable password; they choose one through
+    :func:`password_setup_path` (there is no mail server: the coordinator hands the link over)."""
+    username = username.strip()
+    if not username:
+        raise ValidationError({"username": "a username is required"})
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": f"the username {username!r} is taken"})
+    user = User(
+        username=username,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        profession=profession,
+        years_of_experience=years_of_experience,
+    )
+    user.set_unusable_password()
+    user.save()
+    return user_role_set(user=user, role=Role.READER)
+
+
+def password_setup_path(*, user: User) -> str:
+    """The path of a one-time link on which ``user`` sets their password.
+
+    Django's password-reset token: it is bound to the user's current password hash and last
+    login, so it stops working once used (the password changed) and after
+    ``PASSWORD_RESET_TIMEOUT`` seconds.
+    """
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return reverse("password-setup", kwargs={"uidb64": uid, "token": token})

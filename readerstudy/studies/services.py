@@ -412,3 +412,40 @@ def _read_submit(
         after=_read_values(read),
     )
     return read, True
+
+
+@transaction.atomic
+def study_update(
+    *,
+    study: ReaderStudy,
+    name: str | None = None,
+    description: str | None = None,
+    instructions: str | None = None,
+    ask_confidence: bool | None = None,
+    ask_signs: bool | None = None,
+) -> ReaderStudy:
+    """Change a draft study's texts and questions (what readers are asked is fixed once open)."""
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    _require_draft(study)
+    changes = {
+        "name": name,
+        "description": description,
+        "instructions": instructions,
+        "ask_confidence": ask_confidence,
+        "ask_signs": ask_signs,
+    }
+    fields = [field for field, value in changes.items() if value is not None]
+    for field in fields:
+        setattr(study, field, changes[field])
+    if "name" in fields and ReaderStudy.objects.exclude(pk=study.pk).filter(name=name).exists():
+        raise ValidationError({"name": f"a study named {name!r} exists"})
+    study.save(update_fields=fields)
+    return study
+
+
+@transaction.atomic
+def study_unassign_reader(*, study: ReaderStudy, reader: User) -> None:
+    """Take a reader off a draft study (their reading order goes with them)."""
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    _require_draft(study)
+    ReaderAssignment.objects.filter(study=study, reader=reader).delete()

@@ -71,7 +71,20 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "cohorts:api-job": (403, 404, 404, 200, 404, 200),
     "studies:list": LOGIN_FIRST(200),
     "studies:detail": (302, 200, 404, 200, 200, 200),
-    "api-schema": (403, 200, 200, 200, 200, 200),  # DRF: 403 without a session
+    "api-schema": (403, 200, 200, 200, 200, 200),
+    "password-setup": ALL(200),  # an invalid link says so
+    "password-setup-done": ALL(200),
+    "console:home": (302, 403, 403, 200, 403, 200),
+    "console:study-new": (302, 403, 403, 200, 403, 200),
+    "console:study": (302, 403, 403, 200, 403, 200),
+    "console:readers": (302, 403, 403, 200, 403, 200),
+    # POST only
+    "console:study-edit": ALL(405),
+    "console:study-assign": ALL(405),
+    "console:study-unassign": ALL(405),
+    "console:study-open": ALL(405),
+    "console:study-close": ALL(405),
+    "console:reader-link": ALL(405),  # DRF: 403 without a session
     "admin:index": STAFF(200, 200),
     "admin:login": (200, 200, 200, 302, 200, 302),
     "admin:logout": STAFF(405, 405),
@@ -157,6 +170,12 @@ def _concrete_urls(name: str | None, pattern: str, world: dict) -> list[tuple[st
             return str(world["study"].pk)
         if parameter == "job_id":
             return str(world["job"].pk)
+        if parameter == "user_id":
+            return str(world["users"]["reader_assigned"].pk)
+        if parameter == "uidb64":
+            return "MQ"
+        if parameter == "token":
+            return "not-a-valid-token"
         if parameter == "content_type_id":
             return str(ContentType.objects.get_for_model(Read).pk)
         if pattern.startswith("admin/r/"):
