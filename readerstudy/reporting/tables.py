@@ -133,10 +133,23 @@ class CohortView:
     fleiss_3way: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class TransferRow:
+    """A model threshold fixed on the derivation cohort, applied to another cohort (003)."""
+
+    task: str
+    model: str
+    derivation_cohort: str
+    validation_cohort: str
+    rule: str
+    derivation: OperatingPoint
+    validation: OperatingPoint
+
+
 @dataclass
 class ReportView:
     cohorts: list[CohortView]
-    threshold_transfers: list[dict[str, Any]]
+    threshold_transfers: list[TransferRow]
     warnings: list[str]
     options: dict[str, Any]
 
@@ -297,7 +310,19 @@ def report_view(report: dict[str, Any], *, clustered: dict[str, Any] | None = No
         )
     return ReportView(
         cohorts=cohorts,
-        threshold_transfers=report.get("threshold_transfer") or [],
+        threshold_transfers=[
+            TransferRow(
+                task=transfer["task"],
+                model=transfer["model"],
+                derivation_cohort=transfer["derivation_cohort"],
+                validation_cohort=row["validation_cohort"],
+                rule=row["rule"],
+                derivation=OperatingPoint.of(row["rule"], row["derivation"]),
+                validation=OperatingPoint.of(row["rule"], row["validation"]),
+            )
+            for transfer in report.get("threshold_transfer") or []
+            for row in transfer.get("validation") or []
+        ],
         warnings=list(report.get("warnings") or []),
         options=dict(report.get("options") or {}),
     )

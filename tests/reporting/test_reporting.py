@@ -130,3 +130,35 @@ def test_pdf_opens_and_every_page_renders(ratings, tmp_path: Path) -> None:
     for page in pages:
         pixels = plt.imread(page)[..., :3].mean(axis=2)  # grey levels in 0..1
         assert (pixels < 0.5).mean() > 0.002, f"{page.name} is blank"
+
+
+def test_results_template_shows_the_tables_with_numerators(reports) -> None:
+    from django.template.loader import render_to_string
+
+    node_level, clustered = reports
+    view = report_view(node_level, clustered=clustered)
+    html = render_to_string("reporting/report_body.html", {"view": view})
+    task = view.cohorts[0].tasks[0]
+    model = task.models[0]
+    assert f"{model.auc.auc:.3f} ({model.auc.ci[0]:.3f}-{model.auc.ci[1]:.3f})" in html
+    sensitivity = model.youden.sensitivity
+    assert f"({sensitivity.numerator}/{sensitivity.denominator})" in html
+    assert "fixed on the internal cohort and carried to the others" in html
+    assert html.count('<table class="confusion">') == 3 * 4  # 3 cohorts x (3 readers + model)
+    assert html.count("<svg") >= 9
+
+
+def test_thresholds_carried_from_the_internal_cohort_are_listed(reports) -> None:
+    view = report_view(reports[0])
+    carried = [r for r in view.threshold_transfers if r.validation_cohort == "external"]
+    assert {r.rule for r in carried} == {
+        "youden",
+        "fpr<=0.05",
+        "fpr<=0.1",
+        "fpr<=0.15",
+        "fpr<=0.2",
+        "fpr<=0.3",
+    }
+    youden = next(r for r in carried if r.task == "ene" and r.rule == "youden")
+    internal_model = view.cohorts[0].tasks[0].models[0]
+    assert youden.validation.threshold == internal_model.youden.threshold  # the same cutoff
