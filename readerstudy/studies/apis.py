@@ -262,7 +262,7 @@ class ItemApi(ReadingApi):
             "is_practice": entry.case.is_practice,
             "previous": _ref(previous),
             "next": _ref(following),
-            "read": _read_out(read),
+            "read": read,
             "locked": selectors.reading_item_locked(entry=entry, read=read),
             "reference": selectors.practice_reference(entry=entry) if read else None,
             "images_url": images_url(entry),
@@ -317,7 +317,7 @@ class ReadApi(ReadingApi):
             started_at=data.get("started_at"),
         )
         out = {
-            "read": ReadOutSerializer(read).data,
+            "read": read,
             "changed": changed,
             "reference": selectors.practice_reference(entry=entry),
         }
