@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
@@ -118,3 +122,29 @@ def user_token_issue(*, user: User, rotate: bool = False) -> Token:
         Token.objects.filter(user=user).delete()
     token, _ = Token.objects.get_or_create(user=user)
     return token
+
+
+def _login_failure_key(username: str) -> str:
+    # Hashed: a cache key (and whatever logs it) never shows the username.
+    return "login-failures:" + hashlib.sha256(username.strip().lower().encode()).hexdigest()
+
+
+def login_allowed(*, username: str) -> bool:
+    """False while ``username`` has had LOGIN_FAILURE_LIMIT failed logins within the window."""
+    return int(cache.get(_login_failure_key(username), 0)) < settings.LOGIN_FAILURE_LIMIT
+
+
+def login_failure_record(*, username: str) -> int:
+    """Count a failed login; the window starts at the first failure. Returns the count."""
+    key = _login_failure_key(username)
+    if cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        return 1
+
+
+def login_failures_clear(*, username: str) -> None:
+    cache.delete(_login_failure_key(username))
