@@ -275,13 +275,12 @@ def _reading_orders_draw(*, study: ReaderStudy) -> None:
 
 
 @transaction.atomic
-def study_cases_mark_practice(
-    *, study: ReaderStudy, case_ids: Iterable[int], is_practice: bool = True
-) -> int:
-    """Mark (or unmark) cases of a draft study as practice; readers' orders are drawn again.
+def study_practice_cases_set(*, study: ReaderStudy, case_ids: Iterable[int]) -> int:
+    """Make exactly ``case_ids`` the practice cases of a draft study (none: no practice);
+    readers' orders are drawn again. Returns the number of practice cases.
 
     Practice cases are read first, show the reference standard after each call and are left
-    out of every analysis (``selectors.read_list_for_analysis``). Returns the cases changed.
+    out of every analysis (``selectors.read_list_for_analysis``).
     """
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
     _require_draft(study)
@@ -289,12 +288,12 @@ def study_cases_mark_practice(
     found = set(study.cases.filter(pk__in=wanted).values_list("pk", flat=True))
     if wanted - found:
         raise ValidationError({"cases": f"case {min(wanted - found)} is not a case of this study"})
-    changed = study.cases.filter(pk__in=found).exclude(is_practice=is_practice)
-    count = changed.update(is_practice=is_practice)
-    if not study.cases.filter(is_practice=False).exists():
+    if found and not study.cases.exclude(pk__in=found).exists():
         raise ValidationError({"cases": "a study needs at least one case that is not practice"})
+    study.cases.exclude(pk__in=found).filter(is_practice=True).update(is_practice=False)
+    study.cases.filter(pk__in=found, is_practice=False).update(is_practice=True)
     _reading_orders_draw(study=study)
-    return count
+    return len(found)
 
 
 @transaction.atomic

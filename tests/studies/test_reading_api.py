@@ -52,7 +52,7 @@ def make_study(cohort, make_user):
         services.study_assign_readers(study=study, readers=readers)
         if practice:
             cases = study.cases.order_by("pk").values_list("pk", flat=True)[:practice]
-            services.study_cases_mark_practice(study=study, case_ids=list(cases))
+            services.study_practice_cases_set(study=study, case_ids=list(cases))
         if open_it:
             services.study_open(study=study)
         study.refresh_from_db()
@@ -365,13 +365,21 @@ def test_practice_cases_come_first_show_the_reference_and_count_nowhere(make_stu
 def test_practice_is_marked_only_while_draft(make_study, reader) -> None:
     study = make_study(readers=[reader])
     with pytest.raises(services.ValidationError, match="only a draft"):
-        services.study_cases_mark_practice(study=study, case_ids=[study.cases.first().pk])
+        services.study_practice_cases_set(study=study, case_ids=[study.cases.first().pk])
     draft = make_study(readers=[reader], open_it=False)
     with pytest.raises(services.ValidationError, match="not practice"):
-        services.study_cases_mark_practice(
+        services.study_practice_cases_set(
             study=draft, case_ids=list(draft.cases.values_list("pk", flat=True))
         )
+    with pytest.raises(services.ValidationError, match="not a case of this study"):
+        services.study_practice_cases_set(study=draft, case_ids=[study.cases.first().pk])
     assert not StudyCase.objects.filter(is_practice=True).exists()
+    first, second = draft.cases.order_by("pk")[:2]
+    assert services.study_practice_cases_set(study=draft, case_ids=[first.pk, second.pk]) == 2
+    assert services.study_practice_cases_set(study=draft, case_ids=[second.pk]) == 1
+    assert list(StudyCase.objects.filter(is_practice=True)) == [second]
+    practice_first = ReadingOrderEntry.objects.get(assignment__study=draft, position=1)
+    assert practice_first.case == second
 
 
 def test_patient_mode_keeps_the_nodes_of_a_scan_together(make_study, reader, other_reader) -> None:
