@@ -135,6 +135,9 @@ class WorklistApi(ReadingApi):
     """The reader's assigned, open studies with their progress and next item."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReadingWorklistEntry"
+
         study_id = serializers.IntegerField()
         name = serializers.CharField()
         status = serializers.CharField()
@@ -169,6 +172,9 @@ class SessionApi(ReadingApi):
     """What the workstation needs to run a study for the reader: the questions and the state."""
 
     class OutputSerializer(WorklistApi.OutputSerializer):
+        class Meta:
+            ref_name = "ReadingSession"
+
         instructions = serializers.CharField()
         ask_confidence = serializers.BooleanField()
         ask_signs = serializers.BooleanField()
@@ -219,6 +225,9 @@ class ItemApi(ReadingApi):
     """One reading item: its neutral label, neighbours, the reader's own read, image URL."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReadingItem"
+
         position = serializers.IntegerField()
         arm = serializers.IntegerField()
         label = serializers.CharField()
@@ -275,6 +284,9 @@ class ReadApi(ReadingApi):
     """Save (or change) the reader's call on an item; exactly once per idempotency key."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReadSubmission"
+
         call = serializers.ChoiceField(choices=NodeCall.choices)
         confidence = serializers.IntegerField(
             required=False, allow_null=True, min_value=0, max_value=100
@@ -287,6 +299,9 @@ class ReadApi(ReadingApi):
         idempotency_key = serializers.UUIDField()
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReadSaved"
+
         read = ReadOutSerializer()
         changed = serializers.BooleanField()
         reference = ReferenceSerializer(allow_null=True, help_text="practice items only")
@@ -331,6 +346,9 @@ class FinishApi(ReadingApi):
     """ "Finish study": the part the reader is reading becomes final once every item is read."""
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReadingFinished"
+
         finished = serializers.BooleanField(help_text="the part just read is finished")
         study_finished = serializers.BooleanField(help_text="every arm of the study is finished")
 
