@@ -162,7 +162,7 @@ class WorklistApi(ReadingApi):
         instructions_url = serializers.CharField()
         workstation_url = serializers.CharField()
 
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(tags=["reading"], responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         states = selectors.reading_worklist(reader=request.user)
         return Response(self.OutputSerializer([_state_out(s) for s in states], many=True).data)
@@ -195,7 +195,7 @@ class SessionApi(ReadingApi):
         design = serializers.CharField()
         shows_model_output = serializers.BooleanField()
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(tags=["reading"], responses=OutputSerializer)
     def get(self, request: Request, study_id: int) -> Response:
         assignment = selectors.reading_assignment_get(reader=request.user, study_id=study_id)
         state = selectors.reading_state(assignment=assignment)
@@ -243,7 +243,7 @@ class ItemApi(ReadingApi):
         images_url = serializers.CharField()
         ai = serializers.DictField(allow_null=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(tags=["reading"], responses=OutputSerializer)
     def get(self, request: Request, study_id: int, arm: int, pos: int) -> Response:
         entry = selectors.reading_item_get(
             reader=request.user, study_id=study_id, arm_position=arm, position=pos
@@ -352,7 +352,7 @@ class FinishApi(ReadingApi):
         finished = serializers.BooleanField(help_text="the part just read is finished")
         study_finished = serializers.BooleanField(help_text="every arm of the study is finished")
 
-    @extend_schema(request=None, responses=OutputSerializer)
+    @extend_schema(tags=["reading"], request=None, responses=OutputSerializer)
     def post(self, request: Request, study_id: int) -> Response:
         assignment = selectors.reading_assignment_get(reader=request.user, study_id=study_id)
         services.reading_finish(assignment=assignment)
