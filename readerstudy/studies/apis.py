@@ -307,7 +307,9 @@ class ReadApi(ReadingApi):
         reference = ReferenceSerializer(allow_null=True, help_text="practice items only")
 
     @extend_schema(
-        request=InputSerializer, responses={200: OutputSerializer, 201: OutputSerializer}
+        tags=["reading"],
+        request=InputSerializer,
+        responses={200: OutputSerializer, 201: OutputSerializer},
     )
     def put(self, request: Request, study_id: int, arm: int, pos: int) -> Response:
         entry = selectors.reading_item_lookup(
