@@ -287,9 +287,24 @@ def test_a_reader_reaches_only_their_own_items_in_open_studies(
     assert api.finish(lone).status_code == 404
     assert _item(api, study, 3, 1).status_code == 404
     assert _item(api, study, 1, 7).status_code == 404
-    coordinator = Api(make_user(Role.COORDINATOR, "coord"))
-    assert _item(coordinator, study, 1, 1).status_code == 404
-    assert coordinator.get("worklist").json() == []
+    for role in (Role.COORDINATOR, Role.STATISTICIAN, Role.ADMIN):
+        staff = Api(make_user(role, f"staff-{role}"))
+        assert _item(staff, study, 1, 1).status_code == 404
+        assert staff.put_read(study, 1, 1, call="benign").status_code == 404
+        assert staff.finish(study).status_code == 404
+        assert staff.get(f"studies/{study.pk}/session").status_code == 404
+        assert staff.get("worklist").json() == []
+        assert staff.client.get(f"/reading/{study.pk}/instructions").status_code == 404
+    anonymous = Client()
+    assert (
+        anonymous.put(
+            f"/api/v1/studies/{study.pk}/arms/1/items/1/read",
+            data={},
+            content_type="application/json",
+        ).status_code
+        == 403
+    )
+    assert anonymous.post(f"/api/v1/studies/{study.pk}/finish").status_code == 403
     with pytest.raises(Http404):
         selectors.reading_item_get(reader=reader, study_id=lone.pk, arm_position=1, position=1)
 
