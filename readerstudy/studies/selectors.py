@@ -98,7 +98,7 @@ class ItemRef:
 
 def _item_queryset(*, reader: User) -> QuerySet[ReadingOrderEntry]:
     return ReadingOrderEntry.objects.filter(assignment__reader=reader).select_related(
-        "assignment__study", "arm", "case__node"
+        "assignment__study", "assignment__reader", "arm", "case__node"
     )
 
 
