@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from readerstudy.cohorts.models import NodeCall
 from readerstudy.studies import selectors, services
-from readerstudy.studies.models import ImagingSign, Read, ReadingOrderEntry
+from readerstudy.studies.models import ImagingSign, Read, ReadingOrderEntry, StudyStatus
 
 # Keyboard keys of the three calls, in the vocabulary's order (benign, metastasis, ENE).
 CALL_KEYS = {call: str(key) for key, call in enumerate(NodeCall.values, start=1)}
@@ -318,7 +318,7 @@ class ReadApi(ReadingApi):
         if entry is None:
             return Response({"detail": "no such reading item"}, status=status.HTTP_404_NOT_FOUND)
         study = entry.assignment.study
-        if study.status != "open":
+        if study.status != StudyStatus.OPEN:
             # Their own item, but the study no longer takes reads.
             raise PermissionDenied(f"the study is {study.status}, not open for reading")
         payload = self.InputSerializer(data=request.data)
