@@ -252,6 +252,8 @@ def reading_item_read(*, entry: ReadingOrderEntry) -> Read | None:
 
 
 def reading_item_nodes_in_case(*, entry: ReadingOrderEntry) -> int:
+    if entry.assignment.study.randomisation_unit == RandomisationUnit.NODE:
+        return 1  # every node is its own case
     return ReadingOrderEntry.objects.filter(
         assignment=entry.assignment,
         arm=entry.arm,
