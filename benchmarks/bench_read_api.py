@@ -212,6 +212,7 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def _benchmark(args, database_url: str) -> dict:
+    load_before = os.getloadavg()[0]  # the 1-minute load of the machine (other work included)
     _django(database_url)
     from django.core.management import call_command
 
@@ -298,6 +299,7 @@ def _benchmark(args, database_url: str) -> dict:
         "database": "postgresql",
         "server": f"gunicorn, {args.workers} sync workers, CONN_MAX_AGE={args.conn_max_age}",
         "cpu_count": os.cpu_count(),
+        "load_average_before_and_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "readers": args.readers,
         "items_per_reader": args.items,
         "think_seconds": [args.think_min, args.think_max],
