@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, no CDN
+    "csp",
     "readerstudy.core",
     "readerstudy.accounts",
     "readerstudy.cohorts",
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -215,9 +218,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reader study API",
+    "DESCRIPTION": "The reader workstation's API. In the browser: your session (and its CSRF "
+    "token for writes). Scripts: `Authorization: Token <key>`, a key from "
+    "[/accounts/token/](/accounts/token/) or `manage.py api_token USERNAME`.",
     "VERSION": "0.1.0",
     # The schema describes every endpoint: for logged-in users only, like the API itself.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs page's Swagger UI comes from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # Production hardening: on unless DEBUG. `manage.py check --deploy` is clean with DEBUG=False,
@@ -234,6 +243,36 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Idle timeout: a session ends this long after its last request (each request renews it).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files, no
+# inline script or style anywhere; images may be data:/blob: (the viewer draws into canvases),
+# workers may be blob: (image decoding in web workers).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Login rate limiting (accounts.services.login_*): after this many failed logins for one
+# username within the window, that username's logins are refused until the window has passed.
+# Counted per username, not per address: behind a proxy every user has the proxy's address.
+# Counted in the cache: set CACHE_URL=redis://... when several server processes run, so that
+# they share one count (with the default local-memory cache each process counts on its own).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+AUTHENTICATION_BACKENDS = ["readerstudy.accounts.backends.RateLimitedModelBackend"]
 
 LOGGING = {
     "version": 1,

@@ -2,15 +2,22 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path, reverse_lazy
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from readerstudy.accounts import views as accounts_views
+from readerstudy.accounts.forms import RateLimitedAuthenticationForm
 from readerstudy.core import views as core_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=RateLimitedAuthenticationForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # One-time links a coordinator hands to a new reader (console); Django's reset-token views.
     path(
@@ -33,5 +40,13 @@ urlpatterns = [
     path("studies/", include("readerstudy.studies.urls")),
     path("api/v1/", include("readerstudy.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Swagger UI from local static files; its init script is a separate URL (no inline script).
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path("accounts/token/", accounts_views.api_token_view, name="api-token"),
+    path("reading/", include("readerstudy.studies.reading_urls")),
     path("admin/", admin.site.urls),
 ]

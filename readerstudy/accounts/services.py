@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from rest_framework.authtoken.models import Token
 
 from readerstudy.accounts.models import Role, User
 
@@ -151,3 +156,40 @@ def password_setup_path(*, user: User) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     return reverse("password-setup", kwargs={"uidb64": uid, "token": token})
+
+
+def user_token_issue(*, user: User, rotate: bool = False) -> Token:
+    """The user's API token for scripts (``Authorization: Token <key>``), created if missing;
+    ``rotate`` replaces it, so the old key stops working at once."""
+    if not user.is_active:
+        raise ValidationError({"user": f"{user.username} is inactive and gets no token"})
+    if rotate:
+        Token.objects.filter(user=user).delete()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def _login_failure_key(username: str) -> str:
+    # Hashed: a cache key (and whatever logs it) never shows the username.
+    return "login-failures:" + hashlib.sha256(username.strip().lower().encode()).hexdigest()
+
+
+def login_allowed(*, username: str) -> bool:
+    """False while ``username`` has had LOGIN_FAILURE_LIMIT failed logins within the window."""
+    return int(cache.get(_login_failure_key(username), 0)) < settings.LOGIN_FAILURE_LIMIT
+
+
+def login_failure_record(*, username: str) -> int:
+    """Count a failed login; the window starts at the first failure. Returns the count."""
+    key = _login_failure_key(username)
+    if cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        return 1
+
+
+def login_failures_clear(*, username: str) -> None:
+    cache.delete(_login_failure_key(username))

@@ -24,6 +24,8 @@ from readerstudy.studies.models import (
     ReaderStudy,
     ReadEvent,
     ReadingArm,
+    StudyCase,
+    StudyDesign,
     StudyStatus,
 )
 
@@ -54,11 +56,19 @@ class AssignmentInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+# Arm designs offered when creating a study: (arms, StudyDesign).
 ARM_DESIGNS = {
-    "unaided": (services.ArmSpec("unaided"),),
+    "unaided": ((services.ArmSpec("unaided"),), StudyDesign.SINGLE),
     "unaided_then_aided": (
-        services.ArmSpec("unaided"),
-        services.ArmSpec("AI-aided", shows_model_output=True, washout_days=28),
+        (
+            services.ArmSpec("unaided"),
+            services.ArmSpec("AI-aided", shows_model_output=True, washout_days=28),
+        ),
+        StudyDesign.INDEPENDENT,
+    ),
+    "sequential": (
+        (services.ArmSpec("unaided"), services.ArmSpec("AI-aided", shows_model_output=True)),
+        StudyDesign.SEQUENTIAL,
     ),
 }
 
@@ -70,13 +80,45 @@ class StudyAddForm(forms.ModelForm):
         choices=[
             ("unaided", "One arm: unaided"),
             ("unaided_then_aided", "Two arms: unaided, then AI-aided after a 28-day washout"),
+            (
+                "sequential",
+                "Sequential: per node an unaided call, locked, then the AI-aided call, in one sitting",
+            ),
         ],
         help_text="reading arms (fixed once the study exists)",
     )
 
     class Meta:
         model = ReaderStudy
-        fields = ("name", "description", "instructions", "cohorts", "ask_confidence", "ask_signs")
+        fields = (
+            "name",
+            "description",
+            "instructions",
+            "cohorts",
+            "ask_confidence",
+            "ask_signs",
+            "randomisation_unit",
+            "allow_read_changes",
+        )
+
+
+class PracticeCasesForm(forms.Form):
+    cases = forms.ModelMultipleChoiceField(
+        queryset=StudyCase.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="read first by every reader, with the reference standard shown after each "
+        "call; never part of an analysis",
+    )
+
+    def __init__(self, *args, study: ReaderStudy, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["cases"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = study.cases.select_related("node__series__patient").order_by(
+            "node__series__patient__pseudonym", "node__label"
+        )
+        field.initial = list(study.cases.filter(is_practice=True).values_list("pk", flat=True))
 
 
 class AssignReadersForm(forms.Form):
@@ -92,6 +134,7 @@ class ReaderStudyAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "status",
+        "design",
         "ask_confidence",
         "ask_signs",
         "created_at",
@@ -101,11 +144,13 @@ class ReaderStudyAdmin(admin.ModelAdmin):
     list_filter = ("status", "cohorts")
     search_fields = ("name", "description")
     filter_horizontal = ("cohorts",)
-    actions = ["open_studies", "close_studies", "assign_readers"]
+    actions = ["open_studies", "close_studies", "assign_readers", "mark_practice_cases"]
 
     # Text may be edited at any time; what is read and by whom only through the services.
     always_read_only = (
         "status",
+        "design",
+        "randomisation_unit",
         "cohorts_list",
         "order_seed",
         "created_by",
@@ -122,16 +167,21 @@ class ReaderStudyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return [*StudyAddForm.Meta.fields, "arm_design"]
-        return ["name", "description", "instructions", "ask_confidence", "ask_signs"] + list(
-            self.always_read_only
-        )
+        return [
+            "name",
+            "description",
+            "instructions",
+            "ask_confidence",
+            "ask_signs",
+            "allow_read_changes",
+        ] + list(self.always_read_only)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         if obj.status != StudyStatus.DRAFT:
             # Reads were validated against these: fixed once the study is open.
-            return ("ask_confidence", "ask_signs", *self.always_read_only)
+            return ("ask_confidence", "ask_signs", "allow_read_changes", *self.always_read_only)
         return self.always_read_only
 
     def get_inlines(self, request, obj):
@@ -148,15 +198,19 @@ class ReaderStudyAdmin(admin.ModelAdmin):
                 obj.save(update_fields=form.changed_data)
             return
         data = form.cleaned_data
+        arms, design = ARM_DESIGNS[data["arm_design"]]
         study = services.study_create(
             name=data["name"],
             cohorts=list(data["cohorts"]),
             created_by=request.user,
             description=data["description"],
             instructions=data["instructions"],
-            arms=ARM_DESIGNS[data["arm_design"]],
+            arms=arms,
+            design=design,
             ask_confidence=data["ask_confidence"],
             ask_signs=data["ask_signs"],
+            randomisation_unit=data["randomisation_unit"],
+            allow_read_changes=data["allow_read_changes"],
         )
         # The admin goes on with this object (log entry, redirect): make it the stored study.
         obj.pk = study.pk
@@ -215,6 +269,39 @@ class ReaderStudyAdmin(admin.ModelAdmin):
             },
         )
 
+    @admin.action(
+        description="Mark practice cases of the selected draft study…", permissions=["change"]
+    )
+    def mark_practice_cases(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one study.", messages.ERROR)
+            return None
+        study = queryset.get()
+        form = PracticeCasesForm(request.POST if "apply" in request.POST else None, study=study)
+        if form.is_bound and form.is_valid():
+            chosen = {case.pk for case in form.cleaned_data["cases"]}
+            try:
+                services.study_practice_cases_set(study=study, case_ids=chosen)
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{study.name}: {len(chosen)} practice case(s).", messages.SUCCESS
+                )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/studies/readerstudy/practice_cases.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Practice cases of {study.name}",
+                "study": study,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
 
 class ReadEventInline(admin.TabularInline):
     model = ReadEvent
@@ -236,7 +323,16 @@ class ReadEventInline(admin.TabularInline):
 
 @admin.register(Read)
 class ReadAdmin(admin.ModelAdmin):
-    list_display = ("reader", "node", "arm", "call", "confidence", "active_seconds", "updated_at")
+    list_display = (
+        "reader",
+        "node",
+        "arm",
+        "call",
+        "confidence",
+        "active_seconds",
+        "ai_shown_at",
+        "updated_at",
+    )
     list_filter = ("arm__study", "arm", "call", "reader")
     search_fields = ("reader__username", "node__label", "node__series__patient__pseudonym")
     inlines = [ReadEventInline]

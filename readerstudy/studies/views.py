@@ -33,6 +33,7 @@ def study_detail_view(request: HttpRequest, study_id: int) -> HttpResponse:
                 "study": study,
                 "progress": selectors.study_progress(study=study),
                 "arms": study.arms.all(),
+                "practice_count": study.cases.filter(is_practice=True).count(),
             },
         )
     # A reader: name, instructions, the arms and their own progress, nothing else.

@@ -71,7 +71,6 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "cohorts:api-job": (403, 404, 404, 200, 404, 200),
     "studies:list": LOGIN_FIRST(200),
     "studies:detail": (302, 200, 404, 200, 200, 200),
-    "api-schema": (403, 200, 200, 200, 200, 200),
     "password-setup": ALL(200),  # an invalid link says so
     "password-setup-done": ALL(200),
     "console:home": (302, 403, 403, 200, 403, 200),
@@ -84,7 +83,19 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "console:study-unassign": ALL(405),
     "console:study-open": ALL(405),
     "console:study-close": ALL(405),
-    "console:reader-link": ALL(405),  # DRF: 403 without a session
+    "console:reader-link": ALL(405),
+    "api-schema": (403, 200, 200, 200, 200, 200),  # DRF: 403 without a session
+    "api-docs": LOGIN_FIRST(200),
+    "api-token": LOGIN_FIRST(200),
+    # Reading: a reader's own items in their assigned, open studies; everyone else 404 (staff
+    # included: they are nobody's reader). GET on a PUT/POST-only route: 405 once logged in.
+    "reading-worklist": (403, 200, 200, 200, 200, 200),
+    "reading-session": (403, 200, 404, 404, 404, 404),
+    "reading-finish": (403, 405, 405, 405, 405, 405),
+    "reading-item": (403, 200, 404, 404, 404, 404),
+    "reading-item-read": (403, 405, 405, 405, 405, 405),
+    "reading:worklist": LOGIN_FIRST(200),
+    "reading:instructions": (302, 200, 404, 404, 404, 404),
     "admin:index": STAFF(200, 200),
     "admin:login": (200, 200, 200, 302, 200, 302),
     "admin:logout": STAFF(405, 405),
@@ -176,6 +187,8 @@ def _concrete_urls(name: str | None, pattern: str, world: dict) -> list[tuple[st
             return "MQ"
         if parameter == "token":
             return "not-a-valid-token"
+        if parameter in ("arm", "pos"):  # a reading item: arm 1, position 1 of the reader's order
+            return "1"
         if parameter == "content_type_id":
             return str(ContentType.objects.get_for_model(Read).pk)
         if pattern.startswith("admin/r/"):

@@ -121,6 +121,8 @@ def test_adding_a_study_goes_through_study_create(coordinator_client, cohort) ->
             "cohorts": [cohort.pk],
             "ask_confidence": "on",
             "arm_design": "unaided_then_aided",
+            "randomisation_unit": "node",
+            "allow_read_changes": "on",
         },
     )
     assert response.status_code == 302, response.content[:3000]
@@ -132,6 +134,48 @@ def test_adding_a_study_goes_through_study_create(coordinator_client, cohort) ->
         ("AI-aided", True),
     ]
     assert study.created_by.username == "coord" and study.ask_confidence
+    assert study.design == "independent" and study.allow_read_changes
+
+
+def test_admin_creates_a_sequential_patient_mode_study_and_sets_practice_cases(
+    coordinator_client, cohort, make_user
+) -> None:
+    response = coordinator_client.post(
+        reverse("admin:studies_readerstudy_add"),
+        {
+            "name": "Sequential",
+            "cohorts": [cohort.pk],
+            "arm_design": "sequential",
+            "randomisation_unit": "patient",
+        },
+    )
+    assert response.status_code == 302, response.content[:3000]
+    study = ReaderStudy.objects.get(name="Sequential")
+    assert (study.design, study.randomisation_unit, study.allow_read_changes) == (
+        "sequential",
+        "patient",
+        False,
+    )
+    assert list(study.arms.values_list("shows_model_output", "washout_days")) == [
+        (False, 0),
+        (True, 0),
+    ]
+    services.study_assign_readers(study=study, readers=[make_user(Role.READER, "r1")])
+    practice = list(study.cases.order_by("pk").values_list("pk", flat=True)[:2])
+    page = _changelist_action(coordinator_client, "mark_practice_cases", study)
+    assert "Practice cases of Sequential" in page.content.decode()
+    _changelist_action(coordinator_client, "mark_practice_cases", study, apply="1", cases=practice)
+    assert sorted(study.cases.filter(is_practice=True).values_list("pk", flat=True)) == practice
+    first_two = ReadingOrderEntry.objects.filter(
+        assignment__study=study, arm__position=1, position__lte=2
+    )
+    assert {entry.case_id for entry in first_two} == set(practice)
+    services.study_open(study=study)
+    refused = _changelist_action(
+        coordinator_client, "mark_practice_cases", study, apply="1", cases=[]
+    )
+    assert "only a draft" in refused.content.decode()
+    assert study.cases.filter(is_practice=True).count() == 2
 
 
 def test_open_action_applies_study_open_checks(coordinator_client, draft, make_user) -> None:
