@@ -72,6 +72,11 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "studies:list": LOGIN_FIRST(200),
     "studies:detail": (302, 200, 404, 200, 200, 200),
     "api-schema": (403, 200, 200, 200, 200, 200),  # DRF: 403 without a session
+    # A reader's reading item (their own arm 1, position 1): nobody else has that item.
+    **{
+        f"imaging:item-{name}": (403, 200, 404, 404, 404, 404)
+        for name in ("images", "slice", "outline", "coronal", "sagittal")
+    },
     "admin:index": STAFF(200, 200),
     "admin:login": (200, 200, 200, 302, 200, 302),
     "admin:logout": STAFF(405, 405),
@@ -157,6 +162,10 @@ def _concrete_urls(name: str | None, pattern: str, world: dict) -> list[tuple[st
             return str(world["study"].pk)
         if parameter == "job_id":
             return str(world["job"].pk)
+        if parameter in ("arm", "pos"):  # the assigned reader's first item
+            return "1"
+        if parameter == "index":
+            return "0"
         if parameter == "content_type_id":
             return str(ContentType.objects.get_for_model(Read).pk)
         if pattern.startswith("admin/r/"):
