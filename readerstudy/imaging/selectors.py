@@ -41,7 +41,8 @@ from readerstudy.studies.models import ReadingOrderEntry, StudyStatus
 from readerstudy.studies.permissions import sees_every_study
 
 # Derived data (outlines, reformatted planes) depends only on stored, immutable files, so it is
-# cached under the row's primary key; the bump below invalidates everything if the format changes.
+# cached under the label map's storage name (which holds the digest of the imported content);
+# the version below invalidates everything if the derived format changes.
 CACHE_VERSION = 1
 CACHE_SECONDS = 24 * 3600
 
@@ -127,7 +128,7 @@ def label_map_get(series: CTSeries) -> np.ndarray:
 
 def node_outline_get(node: Node) -> dict:
     """The node's outline per axial slice and on its coronal and sagittal reformats."""
-    key = f"imaging:v{CACHE_VERSION}:outline:{node.pk}"
+    key = f"imaging:v{CACHE_VERSION}:outline:{node.series.label_map.name}:{node.mask_label}"
     found = cache.get(key)
     if found is None:
         geometry = series_geometry(node.series)
@@ -150,7 +151,7 @@ def _hu(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
 
 def reformat_hu_get(*, series: CTSeries, plane: PlaneGeometry) -> np.ndarray:
     """HU of a coronal/sagittal cut of the series, rows as in the reformat (see geometry)."""
-    key = f"imaging:v{CACHE_VERSION}:plane:{series.pk}:{plane.plane}:{plane.through}"
+    key = f"imaging:v{CACHE_VERSION}:plane:{series.label_map.name}:{plane.plane}:{plane.through}"
     found = cache.get(key)
     if found is None:
         rows = []
