@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import struct
 from collections.abc import Callable
 
 import numpy as np
@@ -84,12 +85,25 @@ def _neutral_patient_and_study(ds: Dataset, *, label: str) -> None:
     ds.BurnedInAnnotation = "NO"
 
 
-def encode(ds: Dataset) -> bytes:
-    """``ds`` as a DICOM Part 10 file, explicit VR little endian."""
+def encode(ds: Dataset, *, pixel_data: bytes | None = None) -> bytes:
+    """``ds`` as a DICOM Part 10 file, explicit VR little endian.
+
+    ``pixel_data`` (native little-endian bytes) is appended as the last element, Pixel Data
+    (7FE0,0010) OW, without passing it through pydicom's writer: for a 512 x 512 slice that
+    halves the time of a request.
+    """
     ds.file_meta = _file_meta(ds)
     ds.preamble = b"\0" * 128
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
+    if pixel_data is None:
+        return buffer.getvalue()
+    if any(element.tag > 0x7FE00010 for element in ds):
+        raise ValueError("pixel data must be the last element; the dataset has later ones")
+    if len(pixel_data) % 2:
+        pixel_data += b"\0"
+    buffer.write(b"\xe0\x7f\x10\x00OW\x00\x00" + struct.pack("<I", len(pixel_data)))
+    buffer.write(pixel_data)
     return buffer.getvalue()
 
 
@@ -149,8 +163,8 @@ def reformat_slice(
     thickness: float,
     description: str,
 ) -> Dataset:
-    """A single-frame CT image of a reformatted plane; pixels are HU as signed 16-bit."""
-    pixels = np.clip(np.rint(hu), -32768, 32767).astype("<i2")
+    """A single-frame CT image of a reformatted plane, without its pixels (``reformat_pixels``)."""
+    rows, columns = hu.shape
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["DERIVED", "SECONDARY", "REFORMATTED"]
@@ -171,7 +185,7 @@ def reformat_slice(
     ds.SliceThickness = float(thickness)
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
+    ds.Rows, ds.Columns = rows, columns
     ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15
@@ -182,5 +196,9 @@ def reformat_slice(
     ds.KVP = ""
     ds.WindowCenter = DEFAULT_WINDOW["center"]
     ds.WindowWidth = DEFAULT_WINDOW["width"]
-    ds.add_new(0x7FE00010, "OW", pixels.tobytes())
     return ds
+
+
+def reformat_pixels(hu: np.ndarray) -> bytes:
+    """HU as signed 16-bit little-endian pixel data (rescale slope 1, intercept 0)."""
+    return np.clip(np.rint(hu), -32768, 32767).astype("<i2").tobytes()

@@ -239,8 +239,9 @@ def reader_slice_bytes(*, stored_slice: CTSlice, key: bytes, label: str) -> byte
         label=label,
         uid=lambda uid: blinding.blinded_uid(uid, key=key),
         instance_number=stored_slice.index + 1,
+        pixels=False,
     )
-    return blinding.encode(ds)
+    return blinding.encode(ds, pixel_data=blinding.little_endian_pixels(stored))
 
 
 def item_series_view(entry: ReadingOrderEntry) -> SeriesView:
@@ -257,8 +258,9 @@ def item_reformat_bytes(*, entry: ReadingOrderEntry, plane: Plane) -> bytes:
     view = item_series_view(entry)
     geometry = node_planes(node)[plane]
     tag = f"{series.series_instance_uid}/reformat/{plane}"
+    hu = reformat_hu_get(series=series, plane=geometry)
     ds = blinding.reformat_slice(
-        reformat_hu_get(series=series, plane=geometry),
+        hu,
         label=view.label,
         study_uid=view.study_uid,
         series_uid=view.uid(tag),
@@ -272,7 +274,7 @@ def item_reformat_bytes(*, entry: ReadingOrderEntry, plane: Plane) -> bytes:
         thickness=geometry.thickness,
         description=plane,
     )
-    return blinding.encode(ds)
+    return blinding.encode(ds, pixel_data=blinding.reformat_pixels(hu))
 
 
 # --- DICOMweb ---------------------------------------------------------------------------------
