@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "readerstudy.imaging.middleware.DicomwebCorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -211,6 +212,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Origins of DICOMweb viewers served elsewhere (e.g. OHIF at https://ohif.example.org) that may
+# call /api/v1/dicomweb/ with a token; empty: same origin only.
+DICOMWEB_CORS_ORIGINS = env.list("DICOMWEB_CORS_ORIGINS", default=[])
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reader study API",
     "VERSION": "0.1.0",

@@ -271,3 +271,24 @@ def test_media_files_are_not_served(world: World) -> None:
     for client in (Client(), _client(world.coordinator)):
         assert client.get(f"/media/{stored.file.name}").status_code == 404
         assert client.get(f"/{stored.file.name}").status_code == 404
+
+
+def test_dicomweb_answers_listed_origins_only(world: World, settings) -> None:
+    settings.DICOMWEB_CORS_ORIGINS = ["https://ohif.example.org"]
+    preflight = Client().options(
+        "/api/v1/dicomweb/studies",
+        headers={"Origin": "https://ohif.example.org", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "https://ohif.example.org"
+    assert "Authorization" in preflight["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in preflight
+    stranger = Client().options(
+        "/api/v1/dicomweb/studies", headers={"Origin": "https://evil.example.org"}
+    )
+    assert "Access-Control-Allow-Origin" not in stranger
+    # The reader's item endpoints are same-origin only.
+    item = _client(world.reader).get(
+        world.item_url(), headers={"Origin": "https://ohif.example.org"}
+    )
+    assert "Access-Control-Allow-Origin" not in item
