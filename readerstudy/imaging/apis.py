@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -70,6 +70,7 @@ class ItemImagesApi(ItemApi):
         centroid = serializers.ListField(child=serializers.FloatField())
         bbox = serializers.ListField(child=serializers.IntegerField())
 
+    @extend_schema_serializer(component_name="ItemImages")
     class OutputSerializer(serializers.Serializer):
         label = serializers.CharField()
         slice_count = serializers.IntegerField()
@@ -143,6 +144,7 @@ class ItemSliceApi(ItemApi):
 class ItemOutlineApi(ItemApi):
     """GET the current node's outline: polygons per axial slice, on the coronal and sagittal."""
 
+    @extend_schema_serializer(component_name="ItemOutline")
     class OutputSerializer(serializers.Serializer):
         slices = serializers.DictField()
         coronal = serializers.ListField()

@@ -99,20 +99,20 @@ class DicomwebApi(APIView):
 # --- QIDO-RS ---------------------------------------------------------------------------------
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class SearchStudiesApi(DicomwebApi):
     """QIDO-RS: search for studies."""
 
-    @extend_schema(responses={(200, DICOM_JSON): dict})
     def get(self, request: Request) -> HttpResponse:
         query = self.query(request, STUDY_KEYS)
         studies = [dicomweb.study_result(views) for views in _by_study(self.views(request))]
         return _json(dicomweb.json_list(dicomweb.filtered(studies, query)), ignored=query.ignored)
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class SearchSeriesApi(DicomwebApi):
     """QIDO-RS: search for series (of one study, or of all)."""
 
-    @extend_schema(responses={(200, DICOM_JSON): dict})
     def get(self, request: Request, study_uid: str = "") -> HttpResponse:
         query = self.query(request, STUDY_KEYS, SERIES_KEYS)
         views = self.views(request, study_uid)
@@ -122,10 +122,10 @@ class SearchSeriesApi(DicomwebApi):
         return _json(dicomweb.json_list(dicomweb.filtered(results, query)), ignored=query.ignored)
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class SearchInstancesApi(DicomwebApi):
     """QIDO-RS: search for instances (of one series, of one study, or of all)."""
 
-    @extend_schema(responses={(200, DICOM_JSON): dict})
     def get(self, request: Request, study_uid: str = "", series_uid: str = "") -> HttpResponse:
         query = self.query(request, STUDY_KEYS, SERIES_KEYS, INSTANCE_KEYS)
         views = self.views(request, study_uid, series_uid)
@@ -155,6 +155,7 @@ def _instances(views: list[SeriesView]) -> Iterable[tuple[SeriesView, CTSlice]]:
             yield view, stored
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class RetrieveStudyApi(DicomwebApi):
     """WADO-RS: every instance of a study (multipart/related; type="application/dicom")."""
 
@@ -165,6 +166,7 @@ class RetrieveStudyApi(DicomwebApi):
         return _multipart(DICOM_PART, (v.instance_bytes(s) for v, s in _instances(views)))
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class RetrieveSeriesApi(DicomwebApi):
     """WADO-RS: every instance of a series."""
 
@@ -173,6 +175,7 @@ class RetrieveSeriesApi(DicomwebApi):
         return _multipart(DICOM_PART, (view.instance_bytes(s) for _, s in _instances([view])))
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class RetrieveInstanceApi(DicomwebApi):
     """WADO-RS: one instance."""
 
@@ -183,6 +186,7 @@ class RetrieveInstanceApi(DicomwebApi):
         return _multipart(DICOM_PART, [view.instance_bytes(stored)])
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class RetrieveFramesApi(DicomwebApi):
     """WADO-RS: frames of an instance as raw little-endian pixel data (these are single-frame)."""
 
@@ -197,10 +201,10 @@ class RetrieveFramesApi(DicomwebApi):
         return _multipart(OCTET_PART, [pixels for _ in numbers])
 
 
+@extend_schema(exclude=True)  # described by PS3.18, not OpenAPI
 class MetadataApi(DicomwebApi):
     """WADO-RS metadata (DICOM JSON without pixel data) of a study, a series or an instance."""
 
-    @extend_schema(responses={(200, DICOM_JSON): dict})
     def get(
         self, request: Request, study_uid: str, series_uid: str = "", instance_uid: str = ""
     ) -> HttpResponse:
