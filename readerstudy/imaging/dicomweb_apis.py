@@ -4,7 +4,8 @@ Readers see, for each of their assigned, open studies, its scans under neutral l
 re-keyed for them; users who may see whole cohorts see every stored series under its stored
 (de-identified) UIDs and pseudonyms (``selectors.dicomweb_series_list``). Everyone else: 401
 without credentials, empty searches and 404s otherwise. "Authorization: Token <key>" is tried
-first, so that OHIF, 3D Slicer and scripts can connect; a browser session works too.
+first (also as "Bearer <key>", as OHIF sends it), so that OHIF, 3D Slicer and scripts can
+connect; a browser session works too.
 """
 
 from __future__ import annotations
@@ -57,8 +58,19 @@ def _multipart(part_type: str, parts: Iterable[bytes]) -> StreamingHttpResponse:
     return response
 
 
+class BearerTokenAuthentication(TokenAuthentication):
+    """The same API token sent as "Authorization: Bearer <key>": what OHIF sends when it is
+    opened with ?token=<key> in its URL."""
+
+    keyword = "Bearer"
+
+
 class DicomwebApi(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [
+        TokenAuthentication,
+        BearerTokenAuthentication,
+        SessionAuthentication,
+    ]
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = AnyAccept

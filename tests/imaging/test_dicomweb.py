@@ -170,4 +170,10 @@ def test_without_a_token_nothing_is_served(live_server, world: World) -> None:
     assert response.headers["WWW-Authenticate"].startswith("Token")
     bad = requests.get(f"{base}/studies", headers={"Authorization": "Token nope"}, timeout=10)
     assert bad.status_code == 401
+    # OHIF opened with ?token=<key> sends the key as a bearer token.
+    token = Token.objects.create(user=world.coordinator)
+    bearer = requests.get(
+        f"{base}/studies", headers={"Authorization": f"Bearer {token.key}"}, timeout=10
+    )
+    assert bearer.status_code == 200 and len(bearer.json()) == 2
     assert _client(live_server, world.outsider).search_for_studies() == []
