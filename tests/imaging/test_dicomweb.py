@@ -162,6 +162,23 @@ def test_coordinators_see_whole_cohorts_under_stored_identifiers(live_server, wo
     assert meta[SOP_UID]["Value"] == [stored.sop_instance_uid]
     assert "7FE00010" not in meta
 
+    # 3D Slicer's DICOMUtils.importFromDICOMWeb: a bearer token, series search, metadata, and a
+    # streamed series retrieve.
+    token = Token.objects.get(user=world.coordinator)
+    slicer = DICOMwebClient(
+        url=f"{live_server.url}/api/v1/dicomweb", headers={"Authorization": f"Bearer {token.key}"}
+    )
+    (found,) = slicer.search_for_series(study_instance_uid=first.study_instance_uid)
+    assert _value(found, SERIES_UID) == first.series_instance_uid
+    assert (
+        len(slicer.retrieve_series_metadata(first.study_instance_uid, first.series_instance_uid))
+        == 8
+    )
+    streamed = list(slicer.iter_series(first.study_instance_uid, first.series_instance_uid))
+    assert sorted(str(ds.SOPInstanceUID) for ds in streamed) == sorted(
+        CTSlice.objects.filter(series=first).values_list("sop_instance_uid", flat=True)
+    )
+
 
 def test_without_a_token_nothing_is_served(live_server, world: World) -> None:
     base = f"{live_server.url}/api/v1/dicomweb"
