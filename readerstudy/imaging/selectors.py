@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -278,19 +278,6 @@ def item_reformat_bytes(*, entry: ReadingOrderEntry, plane: Plane) -> bytes:
 
 
 # --- DICOMweb ---------------------------------------------------------------------------------
-
-
-@dataclass
-class VisibleSeries:
-    """The series a user may see over DICOMweb, each as that user sees it."""
-
-    views: list[SeriesView] = field(default_factory=list)
-
-    def studies(self) -> dict[str, list[SeriesView]]:
-        grouped: dict[str, list[SeriesView]] = {}
-        for view in self.views:
-            grouped.setdefault(view.study_uid, []).append(view)
-        return grouped
 
 
 def _reader_views(reader: User) -> Iterable[SeriesView]:
