@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from readerstudy.accounts.models import Role, User
+from readerstudy.accounts.services import user_create_or_update
 from readerstudy.cohorts.models import Cohort
 from readerstudy.cohorts.services import cohort_import_folder
 from readerstudy.studies import services
@@ -40,13 +41,26 @@ class World:
     def item_url(self, position: int = 1, suffix: str = "", arm: int = 1) -> str:
         return f"/api/v1/studies/{self.study.pk}/arms/{arm}/items/{position}/images{suffix}"
 
+    @property
+    def users(self) -> list[User]:
+        return [
+            self.reader,
+            self.other_reader,
+            self.outsider,
+            self.coordinator,
+            self.statistician,
+        ]
 
-@pytest.fixture
-def world(tmp_path: Path, make_user) -> World:
-    source = write_cohort(tmp_path / "cohort", name=COHORT_NAME)
+
+def _user(role: Role, username: str) -> User:
+    return user_create_or_update(username=username, password="pw-for-tests-1", role=role)
+
+
+def build_world(folder: Path) -> World:
+    source = write_cohort(folder / "cohort", name=COHORT_NAME)
     cohort = cohort_import_folder(source).cohort
-    reader = make_user(Role.READER, "img-reader-1")
-    other_reader = make_user(Role.READER, "img-reader-2")
+    reader = _user(Role.READER, "img-reader-1")
+    other_reader = _user(Role.READER, "img-reader-2")
     study = services.study_create(name="Imaging study", cohorts=[cohort], order_seed=12345)
     services.study_assign_readers(study=study, readers=[reader, other_reader])
     services.study_open(study=study)
@@ -56,7 +70,20 @@ def world(tmp_path: Path, make_user) -> World:
         study=study,
         reader=reader,
         other_reader=other_reader,
-        outsider=make_user(Role.READER, "img-outsider"),
-        coordinator=make_user(Role.COORDINATOR, "img-coordinator"),
-        statistician=make_user(Role.STATISTICIAN, "img-statistician"),
+        outsider=_user(Role.READER, "img-outsider"),
+        coordinator=_user(Role.COORDINATOR, "img-coordinator"),
+        statistician=_user(Role.STATISTICIAN, "img-statistician"),
     )
+
+
+def delete_world(world: World) -> None:
+    """Remove what build_world wrote outside a test's transaction (a module-scoped world)."""
+    world.study.delete()
+    world.cohort.delete()
+    for user in world.users:
+        user.delete()
+
+
+@pytest.fixture
+def world(tmp_path: Path, db) -> World:
+    return build_world(tmp_path)

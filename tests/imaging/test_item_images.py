@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from django.core.files.storage import default_storage
-from django.test import Client
+from django.test import Client, override_settings
 from matplotlib.path import Path as PolygonPath
 from pydicom.uid import ExplicitVRLittleEndian
 from skimage.draw import ellipse
@@ -17,9 +19,38 @@ from readerstudy.cohorts.models import CTSlice, PatientIdentity
 from readerstudy.imaging.geometry import outline
 from readerstudy.studies import services
 from readerstudy.studies.models import ReadingOrderEntry
-from tests.imaging.conftest import COHORT_NAME, World
+from tests.imaging.conftest import COHORT_NAME, World, build_world, delete_world
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def _module_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("imaging-media")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(_module_media: Path, settings) -> Path:
+    """The module's world stays in one media folder (tests/conftest.py gives each test its own)."""
+    settings.MEDIA_ROOT = _module_media
+    return _module_media
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory,
+    _module_media: Path,
+    django_db_setup,
+    django_db_blocker,
+) -> Iterator[World]:
+    """One world for the module, written once; each test's changes are rolled back with it."""
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=_module_media):
+        built = build_world(tmp_path_factory.mktemp("imaging-source"))
+    try:
+        yield built
+    finally:
+        with django_db_blocker.unblock():
+            delete_world(built)
 
 
 def _client(user) -> Client:
