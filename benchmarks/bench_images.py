@@ -8,6 +8,7 @@ network):
   first image   images JSON + the node's central slice, with Django's cache cleared before
                 every case (the derived-data cache is cold; the OS file cache is not);
   slices        every other slice of the case (the viewer's prefetch), per-slice latency;
+  blinding only the blinded copy of a slice without HTTP and database (read, copy, write);
   outline / reformats   cold (cache cleared) and warm;
   dicomweb      series metadata (60 instances) and a series retrieve, for a coordinator.
 
@@ -147,6 +148,17 @@ def main() -> None:
                 reformat_cold.append(_get(client, data["reformats"][plane])[0])
                 reformat_warm.append(_get(client, data["reformats"][plane])[0])
 
+        # The blinding alone (read the stored file, whitelist copy, write), no HTTP or database.
+        from readerstudy.cohorts.models import CTSlice
+        from readerstudy.imaging.selectors import reader_key, reader_slice_bytes
+
+        key = reader_key(reader_id=reader.pk, study_id=study.pk)
+        blinding = []
+        for stored in CTSlice.objects.order_by("pk")[: args.slices]:
+            start = time.perf_counter()
+            reader_slice_bytes(stored_slice=stored, key=key, label="Case 001")
+            blinding.append(time.perf_counter() - start)
+
         staff = Client()
         staff.force_login(coordinator)
         series = CTSeries.objects.order_by("pk").first()
@@ -159,6 +171,7 @@ def main() -> None:
             "first_image_cold": _stats(first_image),
             "images_json_cold": _stats(json_only),
             "slice": _stats(slices),
+            "blinding_only": _stats(blinding),
             "outline_cold": _stats(outline_cold),
             "outline_warm": _stats(outline_warm),
             "reformat_cold": _stats(reformat_cold),
