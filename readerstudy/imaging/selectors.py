@@ -149,25 +149,39 @@ def _hu(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32) * slope + intercept
 
 
-def reformat_hu_get(*, series: CTSeries, plane: PlaneGeometry) -> np.ndarray:
-    """HU of a coronal/sagittal cut of the series, rows as in the reformat (see geometry)."""
-    key = f"imaging:v{CACHE_VERSION}:plane:{series.label_map.name}:{plane.plane}:{plane.through}"
-    found = cache.get(key)
-    if found is None:
-        rows = []
-        for name in (
-            CTSlice.objects.filter(series=series).order_by("index").values_list("file", flat=True)
-        ):
-            ds = _read_stored(name)
-            pixels = ds.pixel_array
-            cut = pixels[plane.through, :] if plane.plane == "coronal" else pixels[:, plane.through]
-            rows.append(_hu(ds, cut))
-        found = np.stack(rows)
-        if series_geometry(series).rows_descending:
-            found = found[::-1]
-        found = np.ascontiguousarray(found)
-        cache.set(key, found, CACHE_SECONDS)
-    return found
+def _plane_key(series: CTSeries, plane: PlaneGeometry) -> str:
+    return f"imaging:v{CACHE_VERSION}:plane:{series.label_map.name}:{plane.plane}:{plane.through}"
+
+
+def reformat_hu_get(
+    *, series: CTSeries, plane: PlaneGeometry, siblings: Iterable[PlaneGeometry] = ()
+) -> np.ndarray:
+    """HU of a coronal/sagittal cut of the series, rows as in the reformat (see geometry).
+
+    A miss reads every slice once; ``siblings`` (the node's other planes, which the viewer asks
+    for next) are cut and cached in the same pass.
+    """
+    found = cache.get(_plane_key(series, plane))
+    if found is not None:
+        return found
+    planes = [plane, *(p for p in siblings if p != plane)]
+    cuts: list[list[np.ndarray]] = [[] for _ in planes]
+    for name in (
+        CTSlice.objects.filter(series=series).order_by("index").values_list("file", flat=True)
+    ):
+        ds = _read_stored(name)
+        pixels = ds.pixel_array
+        for rows, cut in zip(cuts, planes, strict=True):
+            line = pixels[cut.through, :] if cut.plane == "coronal" else pixels[:, cut.through]
+            rows.append(_hu(ds, line))
+    descending = series_geometry(series).rows_descending
+    results = []
+    for rows, cut in zip(cuts, planes, strict=True):
+        stacked = np.stack(rows)
+        result = np.ascontiguousarray(stacked[::-1] if descending else stacked)
+        cache.set(_plane_key(series, cut), result, CACHE_SECONDS)
+        results.append(result)
+    return results[0]
 
 
 @dataclass(frozen=True)
@@ -256,9 +270,10 @@ def item_reformat_bytes(*, entry: ReadingOrderEntry, plane: Plane) -> bytes:
     node = entry.case.node
     series = node.series
     view = item_series_view(entry)
-    geometry = node_planes(node)[plane]
+    planes = node_planes(node)
+    geometry = planes[plane]
     tag = f"{series.series_instance_uid}/reformat/{plane}"
-    hu = reformat_hu_get(series=series, plane=geometry)
+    hu = reformat_hu_get(series=series, plane=geometry, siblings=planes.values())
     ds = blinding.reformat_slice(
         hu,
         label=view.label,
