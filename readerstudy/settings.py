@@ -43,11 +43,13 @@ INSTALLED_APPS = [
     "readerstudy.cohorts",
     "readerstudy.studies",
     "readerstudy.console",
+    "readerstudy.imaging",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "readerstudy.imaging.middleware.DicomwebCorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -216,6 +218,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Origins of DICOMweb viewers served elsewhere (e.g. OHIF at https://ohif.example.org) that may
+# call /api/v1/dicomweb/ with a token; empty: same origin only.
+DICOMWEB_CORS_ORIGINS = env.list("DICOMWEB_CORS_ORIGINS", default=[])
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Reader study API",
     "DESCRIPTION": "The reader workstation's API. In the browser: your session (and its CSRF "
