@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from readerstudy.core import views as core_views
+from readerstudy.studies import workstation_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("cohorts/", include("readerstudy.cohorts.urls")),
     path("studies/", include("readerstudy.studies.urls")),
+    path("reading/<int:study_id>/", workstation_views.workstation_view, name="workstation"),
     path("api/v1/", include("readerstudy.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("admin/", admin.site.urls),

@@ -71,6 +71,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "cohorts:api-job": (403, 404, 404, 200, 404, 200),
     "studies:list": LOGIN_FIRST(200),
     "studies:detail": (302, 200, 404, 200, 200, 200),
+    "workstation": (302, 200, 404, 404, 404, 404),  # assigned readers of an open study only
     "api-schema": (403, 200, 200, 200, 200, 200),  # DRF: 403 without a session
     "admin:index": STAFF(200, 200),
     "admin:login": (200, 200, 200, 302, 200, 302),
