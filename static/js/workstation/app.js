@@ -67,11 +67,13 @@
   window.__workstation = { viewer: viewer, queue: queue, metrics: metrics, state: function () { return current; } };
 
   // ---- overlays and indicators ------------------------------------------------------------
-  function showSlice(index, count) {
-    $("ws-slice").max = String(Math.max(0, count - 1));
-    $("ws-slice").value = String(index);
-    $("ws-slice-label").textContent = "Slice " + (index + 1) + " / " + count;
-    $("ws-ov-tl").textContent = (current && current.item ? current.item.label : "") + "\nIm " + (index + 1) + " / " + count;
+  function showSlice(number, count) {
+    $("ws-slice").min = "1";
+    $("ws-slice").max = String(Math.max(1, count));
+    $("ws-slice").value = String(number);
+    $("ws-slice-label").textContent = "Slice " + number + " / " + count;
+    $("ws-ov-tl").textContent = (current && current.item ? current.item.label : "") + "\nIm " + number + " / " + count;
+    root.dataset.slice = String(number);
   }
 
   function showRender(r) {
@@ -486,7 +488,7 @@
     $("ws-outline").addEventListener("click", function (e) { e.currentTarget.blur(); toggleOutline(); });
     $("ws-clear").addEventListener("click", function (e) { e.currentTarget.blur(); viewer.clearMeasurements(); });
     $("ws-opacity").addEventListener("input", function (e) { viewer.setOpacity(Number(e.target.value) / 100); });
-    $("ws-slice").addEventListener("input", function (e) { viewer.scrollTo(Number(e.target.value)); });
+    $("ws-slice").addEventListener("input", function (e) { viewer.scrollToNumber(Number(e.target.value)); });
     $("ws-prev-slice").addEventListener("click", function (e) { e.currentTarget.blur(); viewer.scrollBy(-1); });
     $("ws-next-slice").addEventListener("click", function (e) { e.currentTarget.blur(); viewer.scrollBy(1); });
     $("ws-confidence-range").addEventListener("input", function (e) { updateSelection({ confidence: Number(e.target.value) }); });
@@ -539,8 +541,8 @@
       case "ArrowDown": viewer.scrollBy(1); break;
       case "PageUp": viewer.scrollBy(-5); break;
       case "PageDown": viewer.scrollBy(5); break;
-      case "Home": viewer.scrollTo(0); break;
-      case "End": viewer.scrollTo(1e9); break;
+      case "Home": viewer.scrollToNumber(1); break;
+      case "End": viewer.scrollToNumber(1e9); break;
       case "s": case "S": viewer.preset("soft"); break;
       case "n": case "N": viewer.preset("node"); break;
       case "b": case "B": viewer.preset("bone"); break;

@@ -112,12 +112,12 @@
       el.addEventListener("dblclick", function (e) {
         if (!self.info || !cs.getEnabledElement(el).image) return;
         var p = cs.pageToPixel(el, e.pageX, e.pageY);
-        self.scrollTo(Math.floor(p.y));
+        self.scrollTo(self._sliceOfReformatRow(Math.floor(p.y)));
       });
     });
     this.main.addEventListener("wheel", function (e) {
       e.preventDefault();
-      if (e.deltaY) self.scrollBy(e.deltaY > 0 ? 1 : -1);
+      if (e.deltaY) self.scrollBy(e.deltaY > 0 ? 1 : -1); // wheel down: towards the feet
     }, { passive: false });
     window.addEventListener("resize", function () {
       [self.main, self.minis.coronal, self.minis.sagittal].forEach(function (el) {
@@ -230,10 +230,34 @@
     this._redrawMinis();
   };
 
-  Viewer.prototype.scrollBy = function (n) { this.scrollTo(this.index + n); };
+  /* Slices are stored inferior to superior when the series' normal points up; the reader
+   * counts and scrolls them from the head down, as on every PACS. */
+  Viewer.prototype._headFirst = function () {
+    return !!(this.info && this.info.reformat_rows_descending);
+  };
+
+  Viewer.prototype.displayNumber = function (index) {
+    return this._headFirst() ? this.imageIds.length - index : index + 1;
+  };
+
+  /* Moves ``n`` slices towards the feet (negative: towards the head). */
+  Viewer.prototype.scrollBy = function (n) { this.scrollTo(this.index + (this._headFirst() ? -n : n)); };
+
+  /* Shows displayed slice ``k`` (1 = the top of the head). */
+  Viewer.prototype.scrollToNumber = function (k) {
+    this.scrollTo(this._headFirst() ? this.imageIds.length - k : k - 1);
+  };
+
+  Viewer.prototype._reformatRowOfSlice = function (index) {
+    return this._headFirst() ? this.imageIds.length - 1 - index : index;
+  };
+
+  Viewer.prototype._sliceOfReformatRow = function (row) {
+    return this._headFirst() ? this.imageIds.length - 1 - row : row;
+  };
 
   Viewer.prototype._notifySlice = function () {
-    if (this.callbacks.onSlice) this.callbacks.onSlice(this.index, this.imageIds.length);
+    if (this.callbacks.onSlice) this.callbacks.onSlice(this.displayNumber(this.index), this.imageIds.length);
   };
 
   Viewer.prototype.preset = function (name) {
@@ -321,9 +345,9 @@
     polygons.forEach(function (poly) {
       if (!poly || poly.length < 2) return;
       ctx.beginPath();
-      // Polygon points are pixel indices (column, row); a pixel's centre is at +0.5.
-      ctx.moveTo(poly[0][0] + 0.5, poly[0][1] + 0.5);
-      for (var i = 1; i < poly.length; i++) ctx.lineTo(poly[i][0] + 0.5, poly[i][1] + 0.5);
+      // Points are Cornerstone image coordinates already (pixel edges: x, y = column, row).
+      ctx.moveTo(poly[0][0], poly[0][1]);
+      for (var i = 1; i < poly.length; i++) ctx.lineTo(poly[i][0], poly[i][1]);
       ctx.closePath();
       ctx.lineWidth = lineWidth;
       ctx.stroke();
@@ -366,8 +390,9 @@
     ctx.lineWidth = 1 / scale;
     ctx.setLineDash([4 / scale, 4 / scale]);
     ctx.beginPath();
-    ctx.moveTo(0, this.index + 0.5);
-    ctx.lineTo(detail.image.columns, this.index + 0.5);
+    var y = this._reformatRowOfSlice(this.index) + 0.5;
+    ctx.moveTo(0, y);
+    ctx.lineTo(detail.image.columns, y);
     ctx.stroke();
     ctx.setLineDash([]);
     var polygons = this.outline && this.outline[kind];
