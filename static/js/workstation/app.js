@@ -91,6 +91,7 @@
       saved: "✓ All reads saved",
       saving: "Saving… (" + unsent + ")",
       offline: "Offline: " + unsent + " unsent, kept and retrying",
+      retrying: "Server not answering: " + unsent + " unsent, kept and retrying",
       "signed-out": q.lastError || "Signed out",
       error: "Not saved: " + (q.lastError || "refused"),
     }[state];
@@ -269,6 +270,10 @@
       showError("Choose a call first: 1, 2 or 3.");
       return;
     }
+    if (s.status === "draft" && session.ask_confidence && typeof s.sel.confidence !== "number") {
+      showError("Set your confidence first: the slider, or [ and ].");
+      return;
+    }
     if (s.status !== "draft") {
       // Nothing new to send (a second Enter, or reviewing a read case): just move on, except that
       // a practice item waits for its reference first.
@@ -408,7 +413,9 @@
       });
     }).catch(function (err) {
       if (token !== openToken) return;
-      message(err.status === 404 ? "This case cannot be opened." : "Could not load the case: " + err.message + ". Retrying…");
+      message(err.status === 404 ? "This case cannot be opened."
+        : err.status ? "The server did not answer (HTTP " + err.status + "): retrying…"
+        : "No connection: the case opens when it is back. Your calls are kept.");
       if (err.status !== 404) setTimeout(function () { if (token === openToken) openItem(arm, position); }, 3000);
     });
   }

@@ -36,7 +36,7 @@
     this.csrfToken = options.csrfToken;
     this.onChange = options.onChange || function () {};
     this.onResult = options.onResult || function () {};
-    this.state = "saved"; // saved | saving | offline | error | signed-out
+    this.state = "saved"; // saved | saving | offline | retrying | error | signed-out
     this.lastError = null;
     this.busy = false;
     this.retryDelay = RETRY_MIN_MS;
@@ -133,7 +133,7 @@
       return;
     }
     this.busy = true;
-    if (this.state !== "offline" && this.state !== "signed-out") this._setState("saving");
+    if (["offline", "retrying", "signed-out"].indexOf(this.state) < 0) this._setState("saving");
     var entry = entries[0];
     entry.attempts += 1;
     this._store(entry);
@@ -154,7 +154,7 @@
         self._setState("error", outcome.message);
         self._run();
       } else {
-        self._setState(outcome.kind === "signed-out" ? "signed-out" : "offline", outcome.message);
+        self._setState(outcome.kind === "retry" ? outcome.state : outcome.kind, outcome.message);
         self._later();
       }
     });
@@ -188,11 +188,11 @@
         if (status === 403 || status === 400 || status === 404 || status === 409) {
           return { kind: "rejected", status: status, data: data, message: describe(status, data) };
         }
-        return { kind: "retry", message: "Server error " + status + ", retrying" };
+        return { kind: "retry", state: "retrying", message: "Server error " + status + ", retrying" };
       });
     }).catch(function () {
       clearTimeout(timeout);
-      return { kind: "retry", message: "No connection, retrying" };
+      return { kind: "retry", state: "offline", message: "No connection, retrying" };
     });
   };
 

@@ -187,27 +187,44 @@
       if (!url) return;
       cs.loadAndCacheImage(absolute(url)).then(function (image) {
         if (token !== self.token) return;
-        var vp = cs.getDefaultViewportForImage(el, image);
-        vp.voi = Object.assign({}, self.voi);
-        cs.displayImage(el, image, vp);
+        cs.displayImage(el, image, self._miniViewport(k, el, image));
       }).catch(function () { /* the axial view is what matters; the panel stays dark */ });
     });
   };
 
-  /* The node centred, at a scale where it spans about a quarter of the view: big enough to judge
-   * its margin, with enough surroundings to see the fat around it. */
+  /* The node centred, zoomed so that the view spans about 9 cm of neck (more around a large
+   * node): the node big enough to judge its margin, with the fat and vessels around it. */
   Viewer.prototype._nodeViewport = function (image) {
     var vp = cs.getDefaultViewportForImage(this.main, image);
-    var node = this.info.node;
-    var bbox = node.bbox;
-    var diameter = Math.max(bbox[4] - bbox[1], bbox[5] - bbox[2], 8);
+    var info = this.info;
+    var bbox = info.node.bbox;
+    var spacing = Math.min(info.row_spacing_mm || 1, info.column_spacing_mm || 1);
+    var nodeMm = Math.max(bbox[4] - bbox[1], bbox[5] - bbox[2]) * spacing;
+    var fovMm = Math.max(90, 4 * nodeMm);
     var canvas = cs.getEnabledElement(this.main).canvas;
     var side = Math.min(canvas.width, canvas.height);
     var fit = vp.scale;
-    vp.scale = clamp((side * 0.25) / diameter, fit, fit * 4);
-    var row = node.centroid[1];
-    var col = node.centroid[2];
-    vp.translation = { x: image.columns / 2 - (col + 0.5), y: image.rows / 2 - (row + 0.5) };
+    vp.scale = clamp((side * spacing) / fovMm, fit, fit * 3);
+    vp.translation = {
+      x: image.columns / 2 - (info.node.centroid[2] + 0.5),
+      y: image.rows / 2 - (info.node.centroid[1] + 0.5),
+    };
+    vp.voi = Object.assign({}, this.voi);
+    return vp;
+  };
+
+  /* A reformat centred on the node at about 12 cm across. */
+  Viewer.prototype._miniViewport = function (kind, el, image) {
+    var vp = cs.getDefaultViewportForImage(el, image);
+    var info = this.info;
+    var c = info.node.centroid;
+    var x = kind === "coronal" ? c[2] : c[1];
+    var y = this._reformatRowOfSlice(c[0]);
+    var spacing = Math.min(info.row_spacing_mm || 1, info.column_spacing_mm || 1);
+    var canvas = cs.getEnabledElement(el).canvas;
+    var fit = vp.scale;
+    vp.scale = clamp((Math.min(canvas.width, canvas.height) * spacing) / 120, fit, fit * 4);
+    vp.translation = { x: image.columns / 2 - (x + 0.5), y: image.rows / 2 - (y + 0.5) };
     vp.voi = Object.assign({}, this.voi);
     return vp;
   };
@@ -293,7 +310,7 @@
     [this.main, this.minis.coronal, this.minis.sagittal].forEach(function (el) {
       var en = cs.getEnabledElement(el);
       if (!en.image) return;
-      var vp = el === self.main ? cs.getViewport(el) : cs.getDefaultViewportForImage(el, en.image);
+      var vp = el === self.main ? cs.getViewport(el) : self._miniViewport(el === self.minis.coronal ? "coronal" : "sagittal", el, en.image);
       vp.voi = Object.assign({}, self.voi);
       cs.setViewport(el, vp);
     });
