@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from readerstudy.accounts.models import Role, User
 
@@ -104,3 +106,15 @@ def user_role_set(*, user: User, role: Role, groups: dict[str, Group] | None = N
     user.save(update_fields=["is_staff", "is_superuser"])
     user.groups.set([groups[str(role)]])
     return user
+
+
+@transaction.atomic
+def user_token_issue(*, user: User, rotate: bool = False) -> Token:
+    """The user's API token for scripts (``Authorization: Token <key>``), created if missing;
+    ``rotate`` replaces it, so the old key stops working at once."""
+    if not user.is_active:
+        raise ValidationError({"user": f"{user.username} is inactive and gets no token"})
+    if rotate:
+        Token.objects.filter(user=user).delete()
+    token, _ = Token.objects.get_or_create(user=user)
+    return token

@@ -31,6 +31,24 @@ class StudyStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class RandomisationUnit(models.TextChoices):
+    """What a reader's randomised order shuffles."""
+
+    NODE = "node", "Node: every node is its own case, in random order (001's design)"
+    PATIENT = "patient", "Patient: all nodes of one scan together, scans and nodes in random order"
+
+
+class StudyDesign(models.TextChoices):
+    """How the arms of a study follow each other for a reader."""
+
+    SINGLE = "single", "Single arm"
+    INDEPENDENT = "independent", "Independent arms: the next after finishing one plus its washout"
+    SEQUENTIAL = (
+        "sequential",
+        "Sequential: unaided call, locked, then the AI-aided call of each node",
+    )
+
+
 class ReaderStudy(models.Model):
     """A reader study over nodes of one or more cohorts."""
 
@@ -42,6 +60,19 @@ class ReaderStudy(models.Model):
     ask_confidence = models.BooleanField(default=False, help_text="ask a 0-100 confidence")
     ask_signs = models.BooleanField(default=False, help_text="ask the imaging-sign checklist")
     order_seed = models.BigIntegerField(help_text="seed of every reader's randomised order")
+    randomisation_unit = models.CharField(
+        max_length=7, choices=RandomisationUnit.choices, default=RandomisationUnit.NODE
+    )
+    design = models.CharField(
+        max_length=11,
+        choices=StudyDesign.choices,
+        default=StudyDesign.SINGLE,
+        help_text="fixed at creation; checked against the arms by study_create",
+    )
+    allow_read_changes = models.BooleanField(
+        default=True,
+        help_text="a reader may change a saved read until they finish (every change is audited)",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -62,6 +93,10 @@ class StudyCase(models.Model):
 
     study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="cases")
     node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="study_cases")
+    is_practice = models.BooleanField(
+        default=False,
+        help_text="read first, reference shown after the call, excluded from every analysis",
+    )
 
     class Meta:
         constraints = [
@@ -117,7 +152,11 @@ class ReaderAssignment(models.Model):
 
 
 class ReadingOrderEntry(models.Model):
-    """Position of a case in one reader's randomised order for one arm."""
+    """Position of a case in one reader's randomised order for one arm: one reading item.
+
+    A reader addresses it as (study, arm position, position) and sees it labelled by
+    ``case_number`` and ``node_number``, numbers of their own order that trace back to nothing.
+    """
 
     assignment = models.ForeignKey(
         ReaderAssignment, on_delete=models.CASCADE, related_name="order_entries"
@@ -125,6 +164,18 @@ class ReadingOrderEntry(models.Model):
     arm = models.ForeignKey(ReadingArm, on_delete=models.CASCADE, related_name="order_entries")
     position = models.PositiveIntegerField()
     case = models.ForeignKey(StudyCase, on_delete=models.CASCADE, related_name="order_entries")
+    case_number = models.PositiveIntegerField(
+        default=1, help_text="1-based in reading order; practice cases are numbered on their own"
+    )
+    node_number = models.PositiveSmallIntegerField(
+        default=1, help_text="1-based within the case (patient mode); always 1 in node mode"
+    )
+    opened_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the reader first opened this item"
+    )
+    ai_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the model output was first shown with this item"
+    )
 
     class Meta:
         ordering = ["assignment", "arm", "position"]
@@ -137,6 +188,25 @@ class ReadingOrderEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assignment} {self.arm.name} #{self.position}"
+
+
+class ArmCompletion(models.Model):
+    """A reader declared an arm finished ("Finish study"): its reads are final from then on."""
+
+    assignment = models.ForeignKey(
+        ReaderAssignment, on_delete=models.CASCADE, related_name="completions"
+    )
+    arm = models.ForeignKey(ReadingArm, on_delete=models.CASCADE, related_name="completions")
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["assignment", "arm"]
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "arm"], name="completion_unique_arm")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} finished {self.arm.name}"
 
 
 class Read(models.Model):
@@ -152,6 +222,9 @@ class Read(models.Model):
     signs = models.JSONField(default=list, blank=True, help_text="list of ImagingSign codes")
     active_seconds = models.FloatField(default=0, help_text="time on task with the case in view")
     started_at = models.DateTimeField(null=True, blank=True)
+    ai_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="AI-aided arms: when the model output was first shown"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     idempotency_key = models.UUIDField(
