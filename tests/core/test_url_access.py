@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from readerstudy.accounts.models import Role
-from readerstudy.cohorts.models import ImportJob
+from readerstudy.cohorts.models import CTSlice, ImportJob
 from readerstudy.cohorts.services import cohort_import_folder
 from readerstudy.studies import services
 from readerstudy.studies.models import Read
@@ -73,6 +73,32 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "studies:detail": (302, 200, 404, 200, 200, 200),
     "workstation": (302, 200, 404, 404, 404, 404),  # assigned readers of an open study only
     "api-schema": (403, 200, 200, 200, 200, 200),  # DRF: 403 without a session
+    # A reader's reading item (their own arm 1, position 1): nobody else has that item.
+    **{
+        f"imaging:item-{name}": (403, 200, 404, 404, 404, 404)
+        for name in ("images", "slice", "outline", "coronal", "sagittal")
+    },
+    # DICOMweb: searches answer everyone signed in (a reader's list holds only their own,
+    # blinded cases); the walk names stored UIDs, which only whole-cohort roles may use.
+    **{
+        f"imaging:dicomweb:{name}": (401, 200, 200, 200, 200, 200)
+        for name in ("search-studies", "search-all-series", "search-all-instances")
+    },
+    **{
+        f"imaging:dicomweb:{name}": (401, 404, 404, 200, 200, 200)
+        for name in (
+            "search-series",
+            "search-study-instances",
+            "search-instances",
+            "study",
+            "study-metadata",
+            "series",
+            "series-metadata",
+            "instance",
+            "instance-metadata",
+            "frames",
+        )
+    },
     "admin:index": STAFF(200, 200),
     "admin:login": (200, 200, 200, 302, 200, 302),
     "admin:logout": STAFF(405, 405),
@@ -158,6 +184,19 @@ def _concrete_urls(name: str | None, pattern: str, world: dict) -> list[tuple[st
             return str(world["study"].pk)
         if parameter == "job_id":
             return str(world["job"].pk)
+        if parameter in ("arm", "pos"):  # the assigned reader's first item
+            return "1"
+        if parameter == "index":
+            return "0"
+        if parameter == "frames":
+            return "1"
+        if parameter in ("study_uid", "series_uid", "instance_uid"):  # stored identifiers
+            stored = CTSlice.objects.select_related("series").order_by("pk").first()
+            return {
+                "study_uid": stored.series.study_instance_uid,
+                "series_uid": stored.series.series_instance_uid,
+                "instance_uid": stored.sop_instance_uid,
+            }[parameter]
         if parameter == "content_type_id":
             return str(ContentType.objects.get_for_model(Read).pk)
         if pattern.startswith("admin/r/"):
