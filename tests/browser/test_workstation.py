@@ -20,7 +20,11 @@ from readerstudy.studies.models import Read, ReaderStudy
 from tests.browser.conftest import PASSWORD, PageProblems
 from tests.synthetic_cohorts import shared_base, synthetic_cohort
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
+]
 
 # Statistics of the main canvas: how many pixels are not black, how many are the outline's
 # yellow, and a checksum that changes when anything on it does.
@@ -60,7 +64,11 @@ def reading_study(tmp_path_factory: pytest.TempPathFactory, make_user) -> tuple[
         cohorts=[cohort],
         order_seed=20260112,
         instructions="Call every outlined node: benign, metastasis without ENE, or with ENE.",
+        ask_confidence=True,
+        ask_signs=True,
     )
+    # One practice case: read first, its reference shown after the call.
+    services.study_cases_mark_practice(study=study, case_ids=[study.cases.order_by("pk")[0].pk])
     services.study_assign_readers(study=study, readers=[reader])
     services.study_open(study=study)
     return study, reader
@@ -120,16 +128,31 @@ def test_a_reader_reads_in_the_workstation(
     page.keyboard.press("s")
     page.keyboard.press("g")  # back to the node
 
-    # Keyboard calls: 2 then Enter saves and moves on; 3 then Enter on the next one.
+    # Keyboard calls. The first item is practice: 2, a confidence (] twice: 70) and Enter save
+    # it and show the reference; Enter again moves on.
+    expect(page.locator("#ws-practice")).to_be_visible()
     page.keyboard.press("2")
     expect(page.locator(".ws-call.is-selected")).to_have_attribute("data-call", "metastasis")
     page.keyboard.press("Enter")
+    expect(page.locator("#ws-error")).to_contain_text("confidence")
+    page.keyboard.press("]")
+    page.keyboard.press("]")
+    expect(page.locator("#ws-confidence-value")).to_have_text("70")
+    page.get_by_label("Central necrosis").check()
+    page.keyboard.press("Enter")
+    expect(page.locator("#ws-reference")).to_contain_text("Reference:")
+    screenshot("practice-reference")
+    page.keyboard.press("Enter")
     expect(page.locator("#workstation[data-ready='a1-p2']")).to_be_attached()
     page.keyboard.press("3")
+    page.keyboard.press("[")
     page.keyboard.press("Enter")
     expect(page.locator("#workstation[data-ready='a1-p3']")).to_be_attached()
     wait_saved(page)
     assert [call for _, call in reads_of(reader)] == ["metastasis", "ene"]
+    practice = Read.objects.filter(reader=reader).order_by("pk").first()
+    assert (practice.confidence, practice.signs) == (70, ["central_necrosis"])
+    assert practice.active_seconds > 0
 
     # Still there after a reload.
     page.reload()
@@ -144,6 +167,7 @@ def test_a_reader_reads_in_the_workstation(
     expect(page.locator("#workstation[data-ready='a1-p3']")).to_be_attached()
     page.context.set_offline(True)
     page.keyboard.press("1")
+    page.keyboard.press("]")
     page.keyboard.press("Enter")
     expect(page.locator("#ws-save")).to_have_attribute("data-state", "offline")
     screenshot("offline")
@@ -158,8 +182,9 @@ def test_a_reader_reads_in_the_workstation(
     expect(other.locator("#workstation[data-ready='a1-p4']")).to_be_attached()
     page.evaluate("location.hash = '#a1-p4'")
     expect(page.locator("#workstation[data-ready='a1-p4']")).to_be_attached()
-    page.keyboard.press("1")
-    other.keyboard.press("1")
+    for tab in (page, other):
+        tab.keyboard.press("1")
+        tab.keyboard.press("]")
     page.keyboard.press("Enter")
     other.keyboard.press("Enter")
     wait_saved(page)
@@ -167,6 +192,7 @@ def test_a_reader_reads_in_the_workstation(
     other.evaluate("location.hash = '#a1-p4'")
     expect(other.locator("#workstation[data-ready='a1-p4']")).to_be_attached()
     other.keyboard.press("3")
+    other.keyboard.press("]")
     other.keyboard.press("Enter")
     wait_saved(other)
     reads = reads_of(reader)
