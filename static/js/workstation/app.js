@@ -64,7 +64,17 @@
     onResult: onSaveResult,
   });
 
-  window.__workstation = { viewer: viewer, queue: queue, metrics: metrics, state: function () { return current; } };
+  var nextPrefetch = Promise.resolve();
+  window.__workstation = {
+    viewer: viewer,
+    queue: queue,
+    metrics: metrics,
+    state: function () { return current; },
+    // Resolves when the case on screen and the next one are fully loaded (benchmarks, tests).
+    whenIdle: function () {
+      return nextPrefetch.then(function () { return viewer.whenIdle(); }).then(function () { return true; });
+    },
+  };
 
   // ---- overlays and indicators ------------------------------------------------------------
   function showSlice(number, count) {
@@ -367,13 +377,18 @@
     });
   }
 
+  /* The images description of an item, asked for once (a prefetch and the open share it). The
+   * outline comes after it and never holds up the first image. */
   function fetchImages(arm, position) {
     var key = itemKey(arm, position);
     if (!prefetched[key]) {
       prefetched[key] = getJSON(itemUrl(arm, position) + "/images").then(function (images) {
-        return getJSON(images.outline_url).catch(function () { return { slices: {} }; }).then(function (outline) {
-          return { images: images, outline: outline };
-        });
+        var outline = { slices: {} };
+        getJSON(images.outline_url).then(function (data) {
+          Object.assign(outline, data);
+          viewer.outlineArrived(outline);
+        }).catch(function () { /* no outline: the reader still sees the image */ });
+        return { images: images, outline: outline };
       });
       prefetched[key].catch(function () { delete prefetched[key]; });
     }
@@ -391,26 +406,34 @@
     closeModals();
     var itemP = getJSON(itemUrl(arm, position));
     var imagesP = fetchImages(arm, position);
-    return itemP.then(function (item) {
+    // The image does not wait for the item's description (labels, read state): both are asked
+    // for at once and each is shown when it comes.
+    var shown = imagesP.then(function (bundle) {
+      if (token !== openToken) return null;
+      return viewer.open(bundle.images, bundle.outline, key).then(function (result) {
+        if (!result || token !== openToken) return null;
+        var ms = performance.now() - t0;
+        metrics.opens.push({ ms: ms, prefetched: wasPrefetched && result.prefetched, slices: bundle.images.slice_count });
+        metrics.lastOpen = ms;
+        performance.mark("workstation-first-image");
+        return bundle;
+      });
+    });
+    var described = itemP.then(function (item) {
       if (token !== openToken) return null;
       serverReads[key] = item.read || null;
       current = { arm: arm, position: position, key: key, item: item };
       renderCallPanel();
       renderAi(item.ai);
       message("");
-      return imagesP.then(function (bundle) {
-        if (token !== openToken) return null;
-        current.images = bundle.images;
-        return viewer.open(bundle.images, bundle.outline, key).then(function (result) {
-          if (!result || token !== openToken) return;
-          var ms = performance.now() - t0;
-          metrics.opens.push({ ms: ms, prefetched: wasPrefetched && result.prefetched, slices: bundle.images.slice_count });
-          metrics.lastOpen = ms;
-          performance.mark("workstation-first-image");
-          root.dataset.ready = key;
-          prefetchNext(item, key);
-        });
-      });
+      return item;
+    });
+    return Promise.all([described, shown]).then(function (both) {
+      if (token !== openToken || !both[0] || !both[1]) return;
+      current.images = both[1].images;
+      showSlice(viewer.displayNumber(viewer.index), viewer.imageIds.length);
+      root.dataset.ready = key;
+      prefetchNext(both[0], key);
     }).catch(function (err) {
       if (token !== openToken) return;
       message(err.status === 404 ? "This case cannot be opened."
@@ -425,7 +448,7 @@
     if (item.next) {
       var nextKey = itemKey(item.next.arm, item.next.position);
       keep.push(nextKey);
-      fetchImages(item.next.arm, item.next.position).then(function (bundle) {
+      nextPrefetch = fetchImages(item.next.arm, item.next.position).then(function (bundle) {
         if (current && current.key === key) viewer.prefetch(bundle.images, nextKey);
       }).catch(function () {});
     }

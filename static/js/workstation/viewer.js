@@ -244,7 +244,18 @@
       self._notifySlice();
     });
     this._notifySlice();
-    this._redrawMinis();
+    this._redrawMinisSoon();
+  };
+
+  /* The reformats' slice line follows scrolling at most every 100 ms: redrawing them on every
+   * slice would halve the scrolling rate on a slow machine. */
+  Viewer.prototype._redrawMinisSoon = function () {
+    var self = this;
+    if (this._minisTimer) return;
+    this._minisTimer = setTimeout(function () {
+      self._minisTimer = null;
+      self._redrawMinis();
+    }, 100);
   };
 
   /* Slices are stored inferior to superior when the series' normal points up; the reader
@@ -322,6 +333,11 @@
     var vp = cs.getViewport(this.main);
     vp.scale = clamp(vp.scale * factor, 0.2, 25);
     cs.setViewport(this.main, vp);
+  };
+
+  /* An outline object that was filled in after its case opened: redraw if it is on screen. */
+  Viewer.prototype.outlineArrived = function (outline) {
+    if (this.outline === outline) this._redrawAll();
   };
 
   Viewer.prototype.setOutline = function (visible) {
@@ -439,11 +455,19 @@
     var handle = { cancelled: false, inner: null };
     handle.cancel = function () { handle.cancelled = true; if (handle.inner) handle.inner.cancel(); };
     this.prefetching = handle;
-    before.then(function () {
-      if (handle.cancelled) return;
+    handle.done = before.then(function () {
+      if (handle.cancelled) return null;
       handle.inner = pool(jobs, PREFETCH_CONCURRENCY);
       return handle.inner.done;
     });
+  };
+
+  /* Resolves when the case on screen and the prefetch are fully loaded (for measurements). */
+  Viewer.prototype.whenIdle = function () {
+    return Promise.all([
+      this.loading ? this.loading.done : null,
+      this.prefetching ? this.prefetching.done : null,
+    ]);
   };
 
   /* Drops every cached image that belongs to neither ``keepKeys`` set: on a case change only the
