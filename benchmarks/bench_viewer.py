@@ -82,16 +82,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def renderer_rss_mb() -> float:
-    """Resident memory of chromium's renderer processes (pages), from /proc."""
-    total = 0
+def _descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def renderer_rss_mb() -> float:
+    """Resident memory of this benchmark's chromium renderer processes (its pages), from /proc;
+    other chromium instances on the machine are not counted."""
+    total = 0
+    for pid in _descendants(os.getpid()):
+        proc = Path("/proc") / str(pid)
         try:
             # Chromium rewrites its children's titles: all arguments in one string.
-            cmdline = (proc / "cmdline").read_bytes()
-            if b"chromium" not in cmdline or b"--type=renderer" not in cmdline:
+            if b"--type=renderer" not in (proc / "cmdline").read_bytes():
                 continue
             status = (proc / "status").read_text()
         except OSError:
