@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from readerstudy.accounts import views as accounts_views
 from readerstudy.accounts.forms import RateLimitedAuthenticationForm
 from readerstudy.core import views as core_views
+from readerstudy.studies import workstation_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -38,6 +39,7 @@ urlpatterns = [
     path("console/", include("readerstudy.console.urls")),
     path("cohorts/", include("readerstudy.cohorts.urls")),
     path("studies/", include("readerstudy.studies.urls")),
+    path("reading/<int:study_id>/", workstation_views.workstation_view, name="workstation"),
     path("api/v1/", include("readerstudy.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI from local static files; its init script is a separate URL (no inline script).

@@ -84,6 +84,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "console:study-open": ALL(405),
     "console:study-close": ALL(405),
     "console:reader-link": ALL(405),
+    "workstation": (302, 200, 404, 404, 404, 404),  # assigned readers of an open study only
     "api-schema": (403, 200, 200, 200, 200, 200),  # DRF: 403 without a session
     "api-docs": LOGIN_FIRST(200),
     "api-token": LOGIN_FIRST(200),
