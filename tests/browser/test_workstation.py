@@ -68,7 +68,7 @@ def reading_study(tmp_path_factory: pytest.TempPathFactory, make_user) -> tuple[
         ask_signs=True,
     )
     # One practice case: read first, its reference shown after the call.
-    services.study_cases_mark_practice(study=study, case_ids=[study.cases.order_by("pk")[0].pk])
+    services.study_practice_cases_set(study=study, case_ids=[study.cases.order_by("pk")[0].pk])
     services.study_assign_readers(study=study, readers=[reader])
     services.study_open(study=study)
     return study, reader
