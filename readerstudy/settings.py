@@ -200,8 +200,9 @@ CELERY_TASK_ROUTES = {
     # machines may consume (docker/compose.yaml, "worker-inference").
     "readerstudy.aimodels.tasks.*": {"queue": "inference"},
 }
-# Model versions (inference bundles) live in this folder, shared by web and inference workers.
-MODELS_ROOT = Path(env.str("MODELS_ROOT", default=str(VAR_DIR / "models")))
+# Model versions (inference bundles) live in this folder, shared by web and inference workers
+# (a local or network file system: PyTorch and scikit-learn read the bundles as files).
+MODELS_ROOT = Path(env.str("MODELS_ROOT", default=str(MEDIA_ROOT / "models")))
 # Patients per chunk of a prediction run: progress, cancellation and ETA move per chunk.
 MODEL_PREDICT_CHUNK_PATIENTS = env.int("MODEL_PREDICT_CHUNK_PATIENTS", default=4)
 MODEL_RUN_MAX_ATTEMPTS = env.int("MODEL_RUN_MAX_ATTEMPTS", default=3)
