@@ -24,7 +24,7 @@ TINY = {
     "depth": 2,
     "hidden": 16,
     "dropout": 0.0,
-    "epochs": 12,
+    "epochs": 8,
     "patience": 4,
     "batch_size": 16,
     "lr": 5e-3,
