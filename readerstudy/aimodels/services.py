@@ -1067,3 +1067,31 @@ def attribution_compute(*, attribution_id: int) -> Attribution | None:
             status=RunStatus.FAILED, error=f"unexpected error (error id {error_id})"
         )
     return Attribution.objects.filter(pk=attribution_id).first()
+
+
+# --------------------------------------------------------------------------------------------
+# The demo's models (README "Demo"; benchmarks/bench_models.py measures this configuration)
+
+#: Folds, seed and options of the demo's three models: the inference package's defaults.
+DEMO_MODEL_CONFIG: dict[str, Any] = {"n_folds": 5, "seed": 1, "options": {}}
+
+
+def demo_models_queue(
+    *, internal: Cohort, external: Sequence[Cohort], user: User | None = None
+) -> list[TrainingRun]:
+    """Queue deep, radiomics and (waiting for them) fusion training on ``internal``, each
+    predicting every demo cohort once registered. Nothing is queued if ``internal`` has a
+    training run already (the demo set-up may run again)."""
+    if TrainingRun.objects.filter(cohort=internal).exists():
+        return []
+    cohorts = [internal, *external]
+    common = dict(cohort=internal, user=user, predict_cohorts=cohorts, **DEMO_MODEL_CONFIG)
+    deep = training_run_create(kind=ModelKind.DEEP, **common)  # type: ignore[arg-type]
+    radiomics = training_run_create(kind=ModelKind.RADIOMICS, **common)  # type: ignore[arg-type]
+    fusion = training_run_create(
+        kind=ModelKind.FUSION,
+        deep_input_run=deep,
+        radiomics_input_run=radiomics,
+        **common,  # type: ignore[arg-type]
+    )
+    return [deep, radiomics, fusion]
