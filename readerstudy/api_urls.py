@@ -5,4 +5,5 @@ from django.urls import URLPattern, URLResolver, include, path
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("readerstudy.studies.api_urls")),
     path("", include("readerstudy.imaging.api_urls")),
+    path("models/", include("readerstudy.aimodels.api_urls")),
 ]

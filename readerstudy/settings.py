@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "readerstudy.studies",
     "readerstudy.console",
     "readerstudy.imaging",
+    "readerstudy.aimodels",
 ]
 
 MIDDLEWARE = [
@@ -203,7 +204,21 @@ CELERY_TASK_ROUTES = {
     "readerstudy.cohorts.tasks.ping": {"queue": HEALTH_QUEUE},
     "readerstudy.cohorts.tasks.*": {"queue": "imports"},
     "inference.*": {"queue": "inference"},
+    # Training, prediction and attribution tasks: the inference queue, which GPU workers on other
+    # machines may consume (docker/compose.yaml, "worker-inference").
+    "readerstudy.aimodels.tasks.*": {"queue": "inference"},
 }
+# Model versions (inference bundles) live in this folder, shared by web and inference workers
+# (a local or network file system: PyTorch and scikit-learn read the bundles as files).
+MODELS_ROOT = Path(env.str("MODELS_ROOT", default=str(MEDIA_ROOT / "models")))
+# Patients per chunk of a prediction run: progress, cancellation and ETA move per chunk.
+MODEL_PREDICT_CHUNK_PATIENTS = env.int("MODEL_PREDICT_CHUNK_PATIENTS", default=4)
+MODEL_RUN_MAX_ATTEMPTS = env.int("MODEL_RUN_MAX_ATTEMPTS", default=3)
+MODEL_RUN_RETRY_DELAY_SECONDS = env.int("MODEL_RUN_RETRY_DELAY_SECONDS", default=10)
+# A running model run without a heartbeat for this long lost its worker and may be taken over.
+MODEL_RUN_STALE_AFTER_SECONDS = env.int("MODEL_RUN_STALE_AFTER_SECONDS", default=600)
+# torch CPU threads of a training/prediction task (0: torch's default).
+MODEL_TORCH_THREADS = env.int("MODEL_TORCH_THREADS", default=1)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -139,6 +139,7 @@ def worker_environment(**extra: str) -> dict[str, str]:
         "MEDIA_ROOT": str(WORKER_MEDIA),
         "COHORT_IMPORT_WORK_DIR": str(WORKER_WORK_DIR),
         "COHORT_IMPORT_RETRY_DELAY_SECONDS": "1",
+        "MODEL_RUN_RETRY_DELAY_SECONDS": "1",
         "READERSTUDY_TEST_RELEASE_DIR": str(WORKER_RELEASE_DIR),
         **extra,
     }

@@ -65,3 +65,29 @@ def _cohort_root(extracted: Path, *, shown: str) -> Path:
 
 services._safe_extract = _safe_extract
 services._cohort_root = _cohort_root
+
+
+# Model prediction runs (readerstudy.aimodels): a run over a cohort named
+#
+# - ``fault-predict-dberror-once...``  meets an OperationalError once, before its first chunk;
+# - ``fault-predict-slow...``          reports progress (and so sees a cancel request) until a
+#   file of the cohort's name appears in READERSTUDY_TEST_RELEASE_DIR, or for 120 s.
+from readerstudy.aimodels import services as model_services  # noqa: E402
+
+_real_prediction_work = model_services._prediction_work
+
+
+def _prediction_work(run, attempt):
+    name = run.cohort.name
+    if FAULTS and name.startswith("fault-predict-dberror-once") and name not in _failed_once:
+        _failed_once.add(name)
+        raise OperationalError("injected by tests/worker_app.py: server closed the connection")
+    if FAULTS and name.startswith("fault-predict-slow"):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (RELEASE_DIR / name).exists():
+            attempt.report(0.01, "slow test chunk")
+            time.sleep(0.1)
+    return _real_prediction_work(run, attempt)
+
+
+model_services._prediction_work = _prediction_work

@@ -46,6 +46,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "studies.view_studycase",
         "studies.view_read",
         "accounts.view_user",
+        *[
+            f"aimodels.{action}_{model}"
+            for model in ("trainingrun", "predictionrun", "attribution")
+            for action in ("add", "change", "view")
+        ],
+        "aimodels.view_modelversion",
+        "aimodels.view_prediction",
     ],
     Role.STATISTICIAN: [
         "cohorts.view_cohort",
@@ -57,6 +64,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "studies.view_readerassignment",
         "studies.view_studycase",
         "studies.view_read",
+        "aimodels.view_modelversion",
+        "aimodels.view_trainingrun",
+        "aimodels.view_predictionrun",
+        "aimodels.view_prediction",
+        "aimodels.view_attribution",
     ],
     Role.ADMIN: [],
 }

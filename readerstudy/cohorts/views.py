@@ -70,6 +70,9 @@ class ImportJobStatusApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ImportJobStatus"
+
         id = serializers.IntegerField()
         status = serializers.CharField()
         attempts = serializers.IntegerField()

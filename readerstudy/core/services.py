@@ -124,4 +124,20 @@ def demo_setup(
         say(f"study {study.name!r}: created and opened")
     else:
         say(f"study {study.name!r}: exists ({study.get_status_display().lower()})")
+    _queue_demo_models(imported, users["coordinator"], say)
     return study
+
+
+def _queue_demo_models(cohorts: list[Cohort], user: User, say: Callable[[str], None]) -> None:
+    """Training and prediction of the three demo models, on the worker: the server starts
+    while they run, and the coordinator watches them at /models/runs/."""
+    from readerstudy.aimodels.services import demo_models_queue
+
+    if not cohorts:
+        return
+    runs = demo_models_queue(internal=cohorts[0], external=cohorts[1:], user=user)
+    if runs:
+        say(
+            f"queued training of the {', '.join(r.kind for r in runs)} models on "
+            f"{cohorts[0].name!r} (then predictions of every cohort): progress at /models/runs/"
+        )

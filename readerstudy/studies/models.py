@@ -79,6 +79,14 @@ class ReaderStudy(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "aimodels.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="studies",
+        help_text="the model whose output the AI-aided arm shows; fixed once the study opens",
+    )
 
     class Meta:
         ordering = ["-created_at"]

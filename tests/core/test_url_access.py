@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from readerstudy.accounts.models import Role
+from readerstudy.aimodels.models import ModelVersion, PredictionRun, TrainingRun
 from readerstudy.cohorts.models import CTSlice, ImportJob
 from readerstudy.cohorts.services import cohort_import_folder
 from readerstudy.studies import services
@@ -123,6 +124,25 @@ EXPECTED: dict[str, tuple[int, ...]] = {
             "frames",
         )
     },
+    # Models (readerstudy.aimodels): coordinators and statisticians; readers never.
+    "aimodels:list": (302, 403, 403, 200, 200, 200),
+    "aimodels:card": (302, 403, 403, 200, 200, 200),
+    "aimodels:predictions-csv": (302, 403, 403, 200, 200, 200),
+    "aimodels:attribution": (302, 403, 403, 200, 200, 200),
+    "aimodels:attribution-png": (302, 403, 403, 404, 404, 404),  # none computed in the walk
+    "aimodels:runs": (302, 403, 403, 200, 200, 200),
+    "aimodels:runs-status": (302, 403, 403, 200, 200, 200),
+    "aimodels:train": (302, 403, 403, 200, 403, 200),
+    "aimodels:predict": (302, 403, 403, 200, 403, 200),
+    "aimodels:training-cancel": (302, 403, 403, 405, 403, 405),  # POST only
+    "aimodels:prediction-cancel": (302, 403, 403, 405, 403, 405),  # POST only
+    "api-models:list": (403, 403, 403, 200, 200, 200),
+    "api-models:detail": (403, 403, 403, 200, 200, 200),
+    "api-models:predictions": (403, 403, 403, 200, 200, 200),
+    "admin:app_list[aimodels]": STAFF(200, 200),
+    **_model_routes("aimodels_modelversion", VIEW_ONLY, VIEW_ONLY),
+    **_model_routes("aimodels_trainingrun", VIEW_ONLY, VIEW_ONLY),
+    **_model_routes("aimodels_predictionrun", VIEW_ONLY, VIEW_ONLY),
     "admin:index": STAFF(200, 200),
     "admin:login": (200, 200, 200, 302, 200, 302),
     "admin:logout": STAFF(405, 405),
@@ -189,7 +209,31 @@ def world(tmp_path: Path, make_user) -> dict:
     )
     job = ImportJob.objects.create(created_by=users["coordinator"], archive_name="x.zip")
     assert Group.objects.exists()
-    return {"users": users, "study": study, "job": job}
+    # A registered model version (its bundle is not needed by any page) and its runs.
+    version = ModelVersion.objects.create(
+        label="walk-model",
+        kind="deep",
+        bundle_path="walk-model",
+        bundle_sha256="0" * 64,
+        files={},
+        config={},
+        training_cohort=cohort,
+        seed=1,
+        n_folds=5,
+        code_sha256="0" * 64,
+        intended_use="walk",
+    )
+    training = TrainingRun.objects.create(cohort=cohort, kind="deep", model_version=version)
+    prediction = PredictionRun.objects.create(model_version=version, cohort=cohort)
+    return {
+        "users": users,
+        "study": study,
+        "job": job,
+        "cohort": cohort,
+        "version": version,
+        "training_run": training,
+        "prediction_run": prediction,
+    }
 
 
 def _concrete_urls(name: str | None, pattern: str, world: dict) -> list[tuple[str, str]]:
@@ -227,6 +271,16 @@ def _concrete_urls(name: str | None, pattern: str, world: dict) -> list[tuple[st
                 "series_uid": stored.series.series_instance_uid,
                 "instance_uid": stored.sop_instance_uid,
             }[parameter]
+        if parameter == "version_id":
+            return str(world["version"].pk)
+        if parameter == "cohort_id":
+            return str(world["cohort"].pk)
+        if parameter == "node_id":
+            return str(world["study"].cases.first().node_id)
+        if parameter == "training_run_id":
+            return str(world["training_run"].pk)
+        if parameter == "prediction_run_id":
+            return str(world["prediction_run"].pk)
         if parameter == "content_type_id":
             return str(ContentType.objects.get_for_model(Read).pk)
         if pattern.startswith("admin/r/"):
