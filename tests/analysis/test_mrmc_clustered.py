@@ -268,3 +268,34 @@ def test_errors_name_the_problem():
     truth = np.array([1, 1, 0, 0, 0])
     with pytest.raises(AnalysisInputError, match="cluster 'a' holds all the positive"):
         cluster_jackknife_aucs(np.arange(5.0), truth, np.array(["a", "a", "b", "c", "c"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# command line and report
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_mrmc_cluster_column_and_report(tmp_path, capsys):
+    import json
+
+    from analysis.cli import main
+    from analysis.report import study_report
+
+    frame = simulate_clustered(n_patients=40, readers=3, seed=8).rename(
+        columns={"cluster": "patient"}
+    )
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    assert main(["mrmc", "--input", str(path), "--cluster-column", "patient"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = clustered_or_analysis(frame, cluster_column="patient").to_dict()
+    assert printed["clustering"]["n_clusters"] == 40
+    assert printed["f"] == pytest.approx(expected["f"], rel=1e-12)
+    assert printed["differences"][0]["se"] == pytest.approx(
+        expected["differences"][0]["se"], rel=1e-12
+    )
+    report = study_report(frame.rename(columns={"patient": "cluster"}), cluster=True)
+    task = report["cohorts"][0]["tasks"][0]
+    assert task["mrmc"]["method"] == "OR"
+    assert task["mrmc_clustered"]["clustering"]["n_clusters"] == 40
+    assert task["mrmc_clustered"]["f"] == pytest.approx(expected["f"], rel=1e-12)
