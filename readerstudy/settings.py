@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "readerstudy.accounts",
     "readerstudy.cohorts",
     "readerstudy.studies",
+    "readerstudy.results",
 ]
 
 MIDDLEWARE = [

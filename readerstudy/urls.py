@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("cohorts/", include("readerstudy.cohorts.urls")),
     path("studies/", include("readerstudy.studies.urls")),
+    path("studies/", include("readerstudy.results.urls")),
     path("api/v1/", include("readerstudy.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,232 @@
+"""Reads of the results: the tidy table of a study's reads and what the analysis needs with it.
+
+One row per reader x node x arm (the analysis package's long table, 3-way form): who read
+(the assignment code, never a name), in which arm, the call and confidence, the reference
+standard, the model's probabilities, and the node's covariates. The patient pseudonym and the
+cohort name are in it: only users who see a study in full (coordinators, statisticians, admins:
+``studies.permissions.sees_every_study``) may be given it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pandas as pd
+from django.db.models import QuerySet
+
+from readerstudy.cohorts.models import Node
+from readerstudy.studies.models import Read, ReaderAssignment, ReaderStudy
+
+#: Columns of the tidy reads table (CSV download and analysis input), in order.
+READ_COLUMNS: tuple[str, ...] = (
+    "case",
+    "reader",
+    "reader_simulated",
+    "modality",
+    "arm_position",
+    "call",
+    "confidence",
+    "active_seconds",
+    "reference",
+    "p_benign",
+    "p_meta",
+    "p_ene",
+    "patient",
+    "cohort",
+    "short_axis_mm",
+    "level",
+)
+
+#: What each column means (the data dictionary that comes with the CSV).
+DATA_DICTIONARY: tuple[tuple[str, str, str], ...] = (
+    ("case", "integer", "node id (stable within this installation)"),
+    ("reader", "text", "reader code of the study (R1, R2, ...) or the model's name"),
+    ("reader_simulated", "true/false", "a simulated reader (manage.py simulate_reads)"),
+    ("modality", "text", "reading arm, e.g. unaided / AI-aided"),
+    ("arm_position", "integer", "1 = the arm read first"),
+    ("call", "benign | metastasis | ene", "the reader's 3-way call (empty on model rows)"),
+    ("confidence", "0-100", "the reader's confidence, empty if the study does not ask"),
+    ("active_seconds", "seconds", "time on task with the case in view, summed over visits"),
+    ("reference", "benign | metastasis | ene", "reference standard (pathology)"),
+    ("p_benign", "0-1", "model probability of benign (model rows; empty otherwise)"),
+    ("p_meta", "0-1", "model probability of metastasis without ENE (model rows)"),
+    ("p_ene", "0-1", "model probability of metastasis with ENE (model rows)"),
+    ("patient", "text", "patient pseudonym: nodes of one patient are not independent"),
+    ("cohort", "text", "cohort name (internal / external test sets)"),
+    ("short_axis_mm", "mm", "node short-axis diameter"),
+    ("level", "text", "neck level (AAO-HNS)"),
+)
+
+
+def _reads_for_analysis(study: ReaderStudy) -> QuerySet[Read]:
+    """Every read that counts for the analysis of ``study``.
+
+    TODO(merge): when h-api's study settings land, exclude practice reads here (e.g.
+    ``.exclude(arm__is_practice=True)`` or ``.filter(is_practice=False)``, whichever field
+    it adds); this is the only place the analysis, the CSV and the fingerprint select reads.
+    """
+    return Read.objects.filter(arm__study=study)
+
+
+def _model_scores(study: ReaderStudy) -> Mapping[tuple[str, int], tuple[float, float, float]]:
+    """``{(model name, node id): (p_benign, p_meta, p_ene)}`` of the study's nodes.
+
+    TODO(merge): wire h-models' ``Prediction(model_version, node, p_benign, p_metastasis,
+    p_ene)`` here (the model version the study shows, or every version), e.g.
+    ``{(str(p.model_version), p.node_id): (p.p_benign, p.p_metastasis, p.p_ene) for p in
+    Prediction.objects.filter(node__study_cases__study=study)}``. Empty until then: the
+    results show readers only.
+    """
+    return {}
+
+
+def reader_codes(*, study: ReaderStudy) -> dict[int, tuple[str, bool]]:
+    """user id -> (assignment code, simulated?) of the study's readers."""
+    return {
+        reader_id: (code, simulated)
+        for reader_id, code, simulated in ReaderAssignment.objects.filter(study=study).values_list(
+            "reader_id", "code", "reader__is_simulated"
+        )
+    }
+
+
+_READ_FIELDS = (
+    "node_id",
+    "reader_id",
+    "arm__name",
+    "arm__position",
+    "call",
+    "confidence",
+    "active_seconds",
+    "node__reference__call",
+    "node__series__patient__pseudonym",
+    "node__series__patient__cohort__name",
+    "node__short_axis_mm",
+    "node__level",
+)
+
+
+def read_rows(*, study: ReaderStudy, chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """The tidy table's rows (``READ_COLUMNS``) of every read, then one row per model x node.
+
+    Streams from a server-side cursor (``iterator(chunk_size)``): memory stays flat however
+    many reads there are. Model rows carry the first arm's name (a model reads once; the
+    analysis reuses a model's single modality for every arm).
+    """
+    codes = reader_codes(study=study)
+    reads = (
+        _reads_for_analysis(study)
+        .order_by("arm__position", "reader_id", "node_id")
+        .values_list(*_READ_FIELDS)
+    )
+    for (
+        node_id,
+        reader_id,
+        arm_name,
+        arm_position,
+        call,
+        confidence,
+        seconds,
+        reference,
+        pseudonym,
+        cohort,
+        short_axis,
+        level,
+    ) in reads.iterator(chunk_size=chunk_size):
+        code, simulated = codes.get(reader_id, (f"user{reader_id}", False))
+        yield (
+            node_id,
+            code,
+            simulated,
+            arm_name,
+            arm_position,
+            call,
+            confidence,
+            seconds,
+            reference,
+            None,
+            None,
+            None,
+            pseudonym,
+            cohort,
+            short_axis,
+            level,
+        )
+    scores = _model_scores(study)
+    if scores:
+        first_arm = study.arms.order_by("position").first()
+        arm_name = first_arm.name if first_arm else ""
+        nodes = {
+            row[0]: row[1:]
+            for row in Node.objects.filter(study_cases__study=study).values_list(
+                "pk",
+                "reference__call",
+                "series__patient__pseudonym",
+                "series__patient__cohort__name",
+                "short_axis_mm",
+                "level",
+            )
+        }
+        for (model, node_id), (p_benign, p_meta, p_ene) in sorted(scores.items()):
+            if node_id not in nodes:
+                continue
+            reference, pseudonym, cohort, short_axis, level = nodes[node_id]
+            yield (
+                node_id,
+                model,
+                False,
+                arm_name,
+                1,
+                None,
+                None,
+                None,
+                reference,
+                p_benign,
+                p_meta,
+                p_ene,
+                pseudonym,
+                cohort,
+                short_axis,
+                level,
+            )
+
+
+def reads_frame(*, study: ReaderStudy) -> pd.DataFrame:
+    """The tidy table as a DataFrame (the analysis input; the CSV download is the same rows)."""
+    return pd.DataFrame.from_records(list(read_rows(study=study)), columns=list(READ_COLUMNS))
+
+
+def model_names(*, study: ReaderStudy) -> list[str]:
+    return sorted({model for model, _ in _model_scores(study)})
+
+
+def results_fingerprint(*, study: ReaderStudy, options: Mapping[str, Any]) -> tuple[str, int]:
+    """sha256 of what the analysis reads, and the number of reads.
+
+    Every read's (id, updated_at) (a changed read changes ``updated_at``), the reference
+    standard of the study's nodes, the model predictions and the analysis options.
+    """
+    digest = hashlib.sha256()
+    digest.update(repr(sorted(options.items())).encode())
+    count = 0
+    for read_id, updated in (
+        _reads_for_analysis(study)
+        .order_by("pk")
+        .values_list("pk", "updated_at")
+        .iterator(chunk_size=10000)
+    ):
+        digest.update(f"{read_id}:{updated.isoformat()};".encode())
+        count += 1
+    digest.update(b"|reference|")
+    for node_id, call in (
+        Node.objects.filter(study_cases__study=study)
+        .order_by("pk")
+        .values_list("pk", "reference__call")
+    ):
+        digest.update(f"{node_id}:{call};".encode())
+    digest.update(b"|models|")
+    for key, value in sorted(_model_scores(study).items()):
+        digest.update(f"{key}:{value};".encode())
+    return digest.hexdigest(), count
