@@ -69,22 +69,22 @@ def roc_svg(points: list[dict[str, Any]], arms: list[str], *, size: int = 260) -
         colour = ARM_COLOURS[arms.index(point["arm"]) % len(ARM_COLOURS)]
         parts.append(
             format_html(
-                '<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}"><title>{} ({}): sensitivity '
-                "{:.2f}, specificity {:.2f}</title></circle>",
-                x(point["fpr"]),
-                y(point["tpr"]),
+                '<circle cx="{}" cy="{}" r="4" fill="{}"><title>{} ({}): sensitivity '
+                "{}, specificity {}</title></circle>",
+                f"{x(point['fpr']):.1f}",
+                f"{y(point['tpr']):.1f}",
                 colour,
                 point["reader"],
                 point["arm"],
-                point["tpr"],
-                1 - point["fpr"],
+                f"{point['tpr']:.2f}",
+                f"{1 - point['fpr']:.2f}",
             )
         )
         parts.append(
             format_html(
-                '<text x="{:.1f}" y="{:.1f}" font-size="9">{}</text>',
-                x(point["fpr"]) + 5,
-                y(point["tpr"]) - 5,
+                '<text x="{}" y="{}" font-size="9">{}</text>',
+                f"{x(point['fpr']) + 5:.1f}",
+                f"{y(point['tpr']) - 5:.1f}",
                 point["reader"],
             )
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from analysis.errors import AnalysisInputError
 from analysis.report import study_report
 from readerstudy.results import selectors
 from readerstudy.results.models import ResultSnapshot
@@ -78,15 +79,22 @@ def results_compute(*, study: ReaderStudy) -> dict[str, Any]:
         out["node_level"] = out["patient_clustered"] = None
         out["warnings"] = ["no reads yet"]
         return out
-    analysis_frame = frame.rename(columns={"patient": "cluster"})
     common = {
         "calls": True,
         "models": options["models"],
         "alpha": options["alpha"],
         "derivation_cohort": options["derivation_cohort"],
     }
-    out["node_level"] = study_report(analysis_frame, cluster=False, **common)
-    out["patient_clustered"] = study_report(analysis_frame, cluster=True, **common)
+    out["warnings"] = []
+    for key, clustered in (("node_level", False), ("patient_clustered", True)):
+        try:
+            # As the CLI reads the CSV: clustered = the patient column becomes the cluster.
+            table = frame.rename(columns={"patient": "cluster"}) if clustered else frame
+            out[key] = study_report(table, cluster=clustered, **common)
+        except AnalysisInputError as exc:
+            # Too few reads for any analysis yet (e.g. one class only): said, not a failure.
+            out[key] = None
+            out["warnings"].append(f"{key.replace('_', ' ')}: {exc}")
     out["reproduce"] = {
         "node_level": _reproduce_command(options, clustered=False),
         "patient_clustered": _reproduce_command(options, clustered=True),
