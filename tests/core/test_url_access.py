@@ -72,6 +72,14 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "studies:list": LOGIN_FIRST(200),
     "studies:detail": (302, 200, 404, 200, 200, 200),
     "api-schema": (403, 200, 200, 200, 200, 200),  # DRF: 403 without a session
+    # Results hold the reference, every read and pseudonyms: full-view roles only, readers 403.
+    "results:dashboard": (302, 403, 403, 200, 200, 200),
+    "results:reads-csv": (302, 403, 403, 200, 200, 200),
+    "results:data-dictionary": (302, 403, 403, 200, 200, 200),
+    "results:analysis-json": (302, 403, 403, 200, 200, 200),
+    "results:imrmc": (302, 403, 403, 200, 200, 200),
+    "results:mrmcaov": (302, 403, 403, 200, 200, 200),
+    "results-api:study-results": (403, 403, 403, 200, 200, 200),
     "admin:index": STAFF(200, 200),
     "admin:login": (200, 200, 200, 302, 200, 302),
     "admin:logout": STAFF(405, 405),
