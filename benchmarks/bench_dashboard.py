@@ -37,7 +37,12 @@ def _django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "readerstudy.settings"
     os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    # pages are rendered without collectstatic, as in the tests
+    os.environ.setdefault(
+        "STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage"
+    )
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import django
@@ -153,7 +158,7 @@ def _benchmark(args, database_url: str) -> dict:
     statistician = user_create_or_update(
         username="bench-statistician", password="bench-pass-1234", role=Role.STATISTICIAN
     )
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(statistician)
 
     study, n_nodes = _study(
