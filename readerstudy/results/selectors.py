@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
+from django.db import connection
 from django.db.models import QuerySet
 
 from readerstudy.cohorts.models import Node
@@ -202,31 +203,56 @@ def model_names(*, study: ReaderStudy) -> list[str]:
     return sorted({model for model, _ in _model_scores(study)})
 
 
+def _python_digest(queryset: QuerySet, expression: str) -> tuple[str, int]:
+    """The fallback of :func:`_sql_digest` off PostgreSQL (reads: id and updated_at; nodes: id
+    and reference call)."""
+    digest = hashlib.sha256()
+    count = 0
+    fields = ("pk", "updated_at") if "updated_at" in expression else ("pk", "reference__call")
+    for pk, value in queryset.order_by("pk").values_list(*fields).iterator(chunk_size=10000):
+        digest.update(f"{pk}:{value};".encode())
+        count += 1
+    return digest.hexdigest(), count
+
+
+def _sql_digest(queryset: QuerySet, expression: str) -> tuple[str, int]:
+    """sha256 (hex) of ``expression`` over the rows of ``queryset``, in id order, and the row
+    count, computed by PostgreSQL in one query (no rows travel to Python)."""
+    if connection.vendor != "postgresql":
+        # e.g. SQLite: the same digest, computed here
+        return _python_digest(queryset, expression)
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    table = queryset.model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT encode(sha256(convert_to(coalesce(string_agg({expression}, ';' "
+            f"ORDER BY t.id), ''), 'UTF8')), 'hex'), count(*) FROM \"{table}\" t "
+            f"WHERE t.id IN ({sql})",
+            params,
+        )
+        digest, count = cursor.fetchone()
+    return str(digest), int(count)
+
+
 def results_fingerprint(*, study: ReaderStudy, options: Mapping[str, Any]) -> tuple[str, int]:
     """sha256 of what the analysis reads, and the number of reads.
 
     Every read's (id, updated_at) (a changed read changes ``updated_at``), the reference
-    standard of the study's nodes, the model predictions and the analysis options.
+    standard of the study's nodes, the model predictions and the analysis options. The reads'
+    and references' digests are computed in the database (a page asks for this on every view).
     """
+    reads_digest, count = _sql_digest(
+        _reads_for_analysis(study), "t.id::text || ':' || t.updated_at::text"
+    )
+    nodes = Node.objects.filter(study_cases__study=study)
+    reference_digest, _ = _sql_digest(
+        nodes,
+        "t.id::text || ':' || coalesce((SELECT r.call FROM cohorts_referencestandard r "
+        "WHERE r.node_id = t.id), '')",
+    )
     digest = hashlib.sha256()
     digest.update(repr(sorted(options.items())).encode())
-    count = 0
-    for read_id, updated in (
-        _reads_for_analysis(study)
-        .order_by("pk")
-        .values_list("pk", "updated_at")
-        .iterator(chunk_size=10000)
-    ):
-        digest.update(f"{read_id}:{updated.isoformat()};".encode())
-        count += 1
-    digest.update(b"|reference|")
-    for node_id, call in (
-        Node.objects.filter(study_cases__study=study)
-        .order_by("pk")
-        .values_list("pk", "reference__call")
-    ):
-        digest.update(f"{node_id}:{call};".encode())
-    digest.update(b"|models|")
+    digest.update(f"|reads|{reads_digest}|reference|{reference_digest}|models|".encode())
     for key, value in sorted(_model_scores(study).items()):
         digest.update(f"{key}:{value};".encode())
     return digest.hexdigest(), count

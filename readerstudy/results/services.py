@@ -29,6 +29,9 @@ from readerstudy.studies.models import ReaderStudy
 #: Bump when the computation changes, so old snapshots stop matching.
 RESULTS_VERSION = 1
 
+#: Snapshots kept per study (the newest); older ones are deleted when a new one is stored.
+KEEP_SNAPSHOTS = 3
+
 
 def _options(study: ReaderStudy) -> dict[str, Any]:
     cohorts = list(study.cohorts.order_by("pk").values_list("name", flat=True))
@@ -114,13 +117,19 @@ def results_current(*, study: ReaderStudy) -> ResultSnapshot:
     seconds = time.perf_counter() - started
     try:
         with transaction.atomic():
-            return ResultSnapshot.objects.create(
+            snapshot = ResultSnapshot.objects.create(
                 study=study,
                 fingerprint=fingerprint,
                 seconds=seconds,
                 n_reads=n_reads,
                 results=results,
             )
+            # Older inputs' results are kept a little (a page may still show one as stale).
+            keep = ResultSnapshot.objects.filter(study=study).order_by("-computed_at", "-pk")
+            ResultSnapshot.objects.filter(study=study).exclude(
+                pk__in=list(keep.values_list("pk", flat=True)[:KEEP_SNAPSHOTS])
+            ).delete()
+            return snapshot
     except IntegrityError:
         # another worker stored the same inputs' results meanwhile
         return ResultSnapshot.objects.get(study=study, fingerprint=fingerprint)
