@@ -109,6 +109,16 @@ _READ_FIELDS = (
 )
 
 
+def _raw_rows(queryset: QuerySet, *, chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    """The queryset's rows as plain tuples from a server-side cursor, without the ORM's
+    per-row work (a 100,000-read export spends most of its time there otherwise)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            yield from rows
+
+
 def read_rows(*, study: ReaderStudy, chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
     """The tidy table's rows (``READ_COLUMNS``) of every read, then one row per model x node.
 
@@ -135,7 +145,7 @@ def read_rows(*, study: ReaderStudy, chunk_size: int = 5000) -> Iterator[tuple[A
         cohort,
         short_axis,
         level,
-    ) in reads.iterator(chunk_size=chunk_size):
+    ) in _raw_rows(reads, chunk_size=chunk_size):
         code, simulated = codes.get(reader_id, (f"user{reader_id}", False))
         yield (
             node_id,
