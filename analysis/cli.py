@@ -173,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--covariance", choices=("jackknife", "DeLong", "unbiased"), default="jackknife"
     )
     mrmc.add_argument("--analysis", choices=("RRRC", "FRRC", "RRFC"), default="RRRC")
+    mrmc.add_argument(
+        "--cluster",
+        action="store_true",
+        help="cases nested in patients: AUC covariance over clusters (jackknife over patients, "
+        "or Obuchowski 1997 with --covariance DeLong)",
+    )
+    mrmc.add_argument(
+        "--cluster-column", help="the column holding the cluster (e.g. patient); implies --cluster"
+    )
     mrmc.add_argument("--model", help="standalone model vs the readers instead of modalities")
     mrmc.add_argument("--modality", help="modality of the readers (with --model)")
 
@@ -184,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fpr", type=_fpr_list, default=list(DEFAULT_TARGET_FPRS), help="e.g. 0.05,0.1,0.2"
     )
     report.add_argument("--cluster", action="store_true", help="Obuchowski clustered variance")
+    report.add_argument(
+        "--cluster-column", help="the column holding the cluster (e.g. patient); implies --cluster"
+    )
     report.add_argument("--derivation-cohort", help="fix thresholds here, apply to the others")
     report.add_argument(
         "--bootstrap", type=_positive_int, default=0, help="cluster-bootstrap replicates"
@@ -398,8 +410,28 @@ def _run_kappa(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str,
     return document, rows
 
 
+def _with_cluster_column(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """``--cluster-column NAME``: that column becomes ``cluster`` (and turns ``--cluster`` on)."""
+    name = getattr(args, "cluster_column", None)
+    if not name:
+        return frame
+    if name not in frame.columns:
+        raise AnalysisInputError(
+            f"--cluster-column {name!r}: no such column (columns: {list(frame.columns)})"
+        )
+    args.cluster = True
+    if name == "cluster":
+        return frame
+    return frame.drop(columns=[c for c in frame.columns if c == "cluster"]).rename(
+        columns={name: "cluster"}
+    )
+
+
 def _run_mrmc(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, Any], list[dict]]:
+    frame = _with_cluster_column(frame, args)
     table, task = _binary_table(frame, args)
+    if args.model and args.cluster:
+        raise AnalysisInputError("--cluster is not available with --model (standalone) yet")
     if args.model:
         result = mrmc.standalone_vs_readers(
             table,
@@ -413,7 +445,8 @@ def _run_mrmc(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, 
             {"reader": reader, **values} for reader, values in result.get("readers", {}).items()
         ]
     else:
-        result = mrmc.or_analysis(
+        or_function = mrmc.clustered_or_analysis if args.cluster else mrmc.or_analysis
+        result = or_function(
             table, covariance=args.covariance, analysis=args.analysis, alpha=args.alpha
         ).to_dict()
         rows = [
@@ -431,6 +464,7 @@ def _run_mrmc(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, 
 
 
 def _run_report(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[dict[str, Any], list[dict]]:
+    frame = _with_cluster_column(frame, args)
     if args.bootstrap and not args.cluster:
         raise AnalysisInputError(
             "--bootstrap resamples clusters: add --cluster (and a 'cluster' column)"

@@ -413,7 +413,9 @@ def study_report(
     alpha : float
         1 - confidence level.
     cluster : bool
-        Use Obuchowski's clustered variance (needs a ``cluster`` column).
+        Use Obuchowski's clustered variance (needs a ``cluster`` column); with several
+        modalities, ``mrmc_clustered`` (OR with the jackknife over clusters,
+        :func:`analysis.mrmc.clustered_or_analysis`) is added beside the node-level ``mrmc``.
     derivation_cohort : str, optional
         Cohort whose Youden / fixed-FPR thresholds are applied unchanged to the other cohorts
         (seed 003's practice); needs a ``cohort`` column and a model.
@@ -649,6 +651,13 @@ def _task_section(
             f"{where_task} MRMC",
             lambda: mrmc.or_analysis(readers_only, alpha=options.alpha).to_dict(),
         )
+        if options.cluster:
+            # Beside the node-level analysis, not instead of it: readers of the report compare
+            # the two to see how much the patients' several nodes matter.
+            task_out["mrmc_clustered"] = sections.run(
+                f"{where_task} MRMC (clustered)",
+                lambda: mrmc.clustered_or_analysis(readers_only, alpha=options.alpha).to_dict(),
+            )
     return task_out
 
 

@@ -6,4 +6,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("readerstudy.studies.api_urls")),
     path("", include("readerstudy.imaging.api_urls")),
     path("models/", include("readerstudy.aimodels.api_urls")),
+    path("", include("readerstudy.results.api_urls")),
 ]

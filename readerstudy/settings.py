@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "readerstudy.console",
     "readerstudy.imaging",
     "readerstudy.aimodels",
+    "readerstudy.results",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +220,8 @@ MODEL_RUN_RETRY_DELAY_SECONDS = env.int("MODEL_RUN_RETRY_DELAY_SECONDS", default
 MODEL_RUN_STALE_AFTER_SECONDS = env.int("MODEL_RUN_STALE_AFTER_SECONDS", default=600)
 # torch CPU threads of a training/prediction task (0: torch's default).
 MODEL_TORCH_THREADS = env.int("MODEL_TORCH_THREADS", default=1)
+# Who supplies the model output of an AI-aided reading item (studies.apis._ai_panel_for).
+READING_AI_PANEL = "readerstudy.aimodels.selectors.prediction_for_reader_item"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

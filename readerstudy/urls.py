@@ -41,6 +41,7 @@ urlpatterns = [
     path("studies/", include("readerstudy.studies.urls")),
     path("reading/<int:study_id>/", workstation_views.workstation_view, name="workstation"),
     path("models/", include("readerstudy.aimodels.urls")),
+    path("studies/", include("readerstudy.results.urls")),
     path("api/v1/", include("readerstudy.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI from local static files; its init script is a separate URL (no inline script).

@@ -14,6 +14,10 @@ Methods
   freedom methods for multiple observer ROC analysis. Stat Med 2007;26:596-619. Hillis SL,
   Berbaum KS, Metz CE. Recent developments in the Dorfman-Berbaum-Metz procedure for
   multireader ROC study analysis. Acad Radiol 2008;15:647-661.
+* :func:`clustered_or_analysis`: the same OR analysis when cases (nodes) are nested in clusters
+  (patients): AUC covariance by the jackknife over clusters or Obuchowski's clustered DeLong
+  estimator (Obuchowski NA. Nonparametric analysis of clustered ROC curve data. Biometrics
+  1997;53:567-578), see :mod:`.clustered`.
 * :func:`dbm_analysis`: Dorfman-Berbaum-Metz ANOVA of case-jackknife pseudovalues (Dorfman DD,
   Berbaum KS, Metz CE. Invest Radiol 1992;27:723-731), with Hillis' (2007) ddf; its RRRC F equals
   the OR F with jackknife covariance (Hillis et al. 2005).
@@ -46,6 +50,12 @@ importable from ``analysis.mrmc`` (and the main ones from ``analysis``).
 from __future__ import annotations
 
 from ._common import ANALYSES, COVARIANCE_METHODS
+from .clustered import (
+    ClusteredORResult,
+    cluster_jackknife_aucs,
+    clustered_auc_covariance,
+    clustered_or_analysis,
+)
 from .covariance import auc_covariance, leave_one_out_aucs
 from .data import MRMCData, mrmc_data
 from .dbm import DBMResult, dbm_analysis
@@ -55,6 +65,7 @@ from .standalone import StandaloneResult, standalone_vs_readers
 
 __all__ = [
     "ANALYSES",
+    "ClusteredORResult",
     "COVARIANCE_METHODS",
     "DBMResult",
     "IMRMCResult",
@@ -62,6 +73,9 @@ __all__ = [
     "ORResult",
     "StandaloneResult",
     "auc_covariance",
+    "cluster_jackknife_aucs",
+    "clustered_auc_covariance",
+    "clustered_or_analysis",
     "dbm_analysis",
     "imrmc_analysis",
     "leave_one_out_aucs",

@@ -36,10 +36,18 @@ def _role_action(role: Role):
 @admin.register(User)
 class ReaderStudyUserAdmin(UserAdmin):
     fieldsets = UserAdmin.fieldsets + (
-        ("Reader profile", {"fields": ("profession", "years_of_experience")}),
+        ("Reader profile", {"fields": ("profession", "years_of_experience", "is_simulated")}),
     )
-    list_display = ("username", "first_name", "last_name", "profession", "role", "is_staff")
-    list_filter = ("groups", "is_staff", "is_active")
+    list_display = (
+        "username",
+        "first_name",
+        "last_name",
+        "profession",
+        "role",
+        "is_simulated",
+        "is_staff",
+    )
+    list_filter = ("groups", "is_simulated", "is_staff", "is_active")
     readonly_fields = ROLE_FIELDS
     actions = [_role_action(role) for role in Role]
 

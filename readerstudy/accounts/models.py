@@ -20,6 +20,11 @@ class User(AbstractUser):
         max_length=100, blank=True, help_text="e.g. radiologist, radiation oncologist"
     )
     years_of_experience = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_simulated = models.BooleanField(
+        default=False,
+        help_text="a simulated reader (manage.py simulate_reads): its reads are generated, not a "
+        "person's; labelled as such wherever readers are listed",
+    )
 
     def has_role(self, role: Role | str) -> bool:
         return self.groups.filter(name=str(role)).exists()

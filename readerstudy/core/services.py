@@ -16,8 +16,11 @@ from readerstudy.cohorts.models import Cohort
 from readerstudy.cohorts.services import cohort_import_folder
 from readerstudy.studies.models import ReaderStudy
 from readerstudy.studies.services import ArmSpec, study_assign_readers, study_create, study_open
+from readerstudy.studies.simulation import simulated_readers_ensure, study_reads_simulate
 
 DEMO_STUDY_NAME = "DeepENE reader study (demo)"
+#: Seed of the demo's simulated reads (manage.py simulate_reads --seed).
+DEMO_SIMULATION_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,20 @@ def demo_setup(
             order_seed=20261124,
         )
         study_assign_readers(study=study, readers=[users[f"reader{i}"] for i in range(1, 6)])
+        # A simulated panel (R6-R10) reads everything at once, so the results pages have data
+        # on first start; the five demo readers above are left for people to log in as.
+        study_assign_readers(study=study, readers=simulated_readers_ensure())
         study = study_open(study=study)
         say(f"study {study.name!r}: created and opened")
     else:
         say(f"study {study.name!r}: exists ({study.get_status_display().lower()})")
     _queue_demo_models(imported, users["coordinator"], say)
+    if study.status == "open" and study.assignments.filter(reader__is_simulated=True).exists():
+        outcome = study_reads_simulate(study=study, seed=DEMO_SIMULATION_SEED)
+        say(
+            f"simulated readers: {outcome.submitted} reads submitted, "
+            f"{outcome.already_present} already present"
+        )
     return study
 
 

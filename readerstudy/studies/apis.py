@@ -13,7 +13,9 @@ with its reason, ``ReadSubmissionConflict`` 409 with the fields that differ.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -47,11 +49,14 @@ def images_url(entry: ReadingOrderEntry) -> str:
 def _ai_panel_for(entry: ReadingOrderEntry) -> dict | None:
     """The model output shown with an item of an AI-aided arm, or None.
 
-    The hook for the inference side: return ``{model, probabilities: {benign, metastasis,
-    ene}}`` for an entry whose arm shows model output (never for any other), and the item view
-    records the first time it was shown (``services.reading_item_mark_ai_shown``).
+    ``settings.READING_AI_PANEL`` names the provider (the model registry's
+    ``prediction_for_reader_item``): reading studies do not import the model apps, which import
+    them. It returns ``{model, probabilities: {benign, metastasis, ene}}`` only for an entry
+    whose arm shows model output; the item view records the first time it was shown
+    (``services.reading_item_mark_ai_shown``).
     """
-    return None
+    provider = import_string(settings.READING_AI_PANEL)
+    return provider(entry=entry)
 
 
 class ItemRefSerializer(serializers.Serializer):

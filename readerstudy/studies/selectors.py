@@ -66,7 +66,7 @@ def study_progress(*, study: ReaderStudy, reader: User | None = None) -> list[di
     total = study.cases.filter(is_practice=False).count()
     arms = list(study.arms.all())
     reads = read_list_for_analysis(study=study)
-    assignments = study.assignments.all()
+    assignments = study.assignments.select_related("reader")
     if reader is not None:
         reads = reads.filter(reader=reader)
         assignments = assignments.filter(reader=reader)
@@ -77,6 +77,7 @@ def study_progress(*, study: ReaderStudy, reader: User | None = None) -> list[di
     return [
         {
             "reader": assignment.code,
+            "simulated": assignment.reader.is_simulated,
             "arm": arm.name,
             "read": done.get((assignment.reader_id, arm.pk), 0),
             "total": total,

@@ -27,13 +27,7 @@ def test_demo_setup_builds_everything_once(tmp_path: Path) -> None:
         ("unaided", False),
         ("AI-aided", True),
     ]
-    assert sorted(study.assignments.values_list("code", flat=True)) == [
-        "R1",
-        "R2",
-        "R3",
-        "R4",
-        "R5",
-    ]
+    assert set(study.assignments.values_list("code", flat=True)) == {f"R{i}" for i in range(1, 11)}
     for username, role in [
         ("reader1", Role.READER),
         ("coordinator", Role.COORDINATOR),
@@ -41,7 +35,12 @@ def test_demo_setup_builds_everything_once(tmp_path: Path) -> None:
     ]:
         user = User.objects.get(username=username)
         assert user.has_role(role) and user.check_password(f"{username}-demo")
-    assert Read.objects.count() == 0
+    simulated = study.assignments.filter(reader__is_simulated=True)
+    assert set(simulated.values_list("code", flat=True)) == {"R6", "R7", "R8", "R9", "R10"}
+    # the simulated panel has read every node in both arms; the five demo readers nothing
+    assert Read.objects.count() == 5 * 2 * study.cases.count()
+    assert not Read.objects.filter(reader__is_simulated=False).exists()
+    reads_before = Read.objects.count()
 
     counts = (
         Cohort.objects.count(),
@@ -57,6 +56,7 @@ def test_demo_setup_builds_everything_once(tmp_path: Path) -> None:
         User.objects.count(),
     ) == counts
     assert any("already imported" in line for line in lines)
+    assert Read.objects.count() == reads_before
 
 
 def _demo_environment() -> dict[str, str]:

@@ -372,6 +372,7 @@ def test_practice_cases_come_first_show_the_reference_and_count_nowhere(make_stu
         "arm": "unaided",
         "read": 1,
         "total": 4,
+        "simulated": False,
     }
     row = api.get("worklist").json()[0]
     assert (row["items_read"], row["practice_read"], row["cases_total"]) == (1, 1, 4)
