@@ -154,3 +154,67 @@ def test_readers_see_predictions_only_in_an_opened_ai_aided_arm(study_world: dic
     client.force_login(statistician)
     api = client.get(f"/api/v1/models/{version.pk}/predictions/?cohort={cohort.pk}").json()
     assert {row["node_id"] for row in api} == {n.pk for n in nodes}
+
+
+def test_sequential_reading_shows_the_frozen_model_after_the_locked_unaided_call(
+    tmp_path: Path, make_user, version: ModelVersion
+) -> None:
+    """Through the reading API: the unaided item carries no model output; once its call is
+    saved, the aided item of the same node shows the study's model version, the unaided read is
+    locked, and when the output was first shown is kept on the entry and on the aided read."""
+    from readerstudy.studies.models import Read
+
+    cohort = cohort_import_folder(write_cohort(tmp_path / "cohort")).cohort
+    reader = make_user(Role.READER)
+    study = study_services.study_create(
+        name=f"Sequential {uuid.uuid4().hex[:6]}",
+        cohorts=[cohort],
+        design="sequential",
+        arms=[
+            study_services.ArmSpec("unaided"),
+            study_services.ArmSpec("AI-aided", shows_model_output=True),
+        ],
+    )
+    for case in study.cases.all():
+        Prediction.objects.create(
+            model_version=version, node=case.node, p_benign=0.2, p_metastasis=0.3, p_ene=0.5
+        )
+    services.study_model_version_set(study=study, version=version)
+    study_services.study_assign_readers(study=study, readers=[reader])
+    study_services.study_open(study=study)
+    client = Client()
+    client.force_login(reader)
+    base = f"/api/v1/studies/{study.pk}/arms"
+
+    unaided = client.get(f"{base}/1/items/1").json()
+    assert unaided["ai"] is None
+    assert unaided["next"] == {"arm": 2, "position": 1}
+    saved = client.put(
+        f"{base}/1/items/1/read",
+        {"call": "benign", "idempotency_key": str(uuid.uuid4()), "active_seconds": 3},
+        content_type="application/json",
+    )
+    assert saved.status_code == 201, saved.content
+
+    aided = client.get(f"{base}/2/items/1").json()
+    assert aided["ai"] == {
+        "model": version.label,
+        "probabilities": {"benign": 0.2, "metastasis": 0.3, "ene": 0.5},
+    }
+    entry = ReadingOrderEntry.objects.get(assignment__reader=reader, arm__position=2, position=1)
+    assert entry.ai_shown_at is not None
+    # the unaided call is locked now
+    changed = client.put(
+        f"{base}/1/items/1/read",
+        {"call": "ene", "idempotency_key": str(uuid.uuid4()), "active_seconds": 1},
+        content_type="application/json",
+    )
+    assert changed.status_code == 403
+    client.put(
+        f"{base}/2/items/1/read",
+        {"call": "ene", "idempotency_key": str(uuid.uuid4()), "active_seconds": 2},
+        content_type="application/json",
+    )
+    aided_read = Read.objects.get(reader=reader, arm__position=2)
+    assert aided_read.ai_shown_at == entry.ai_shown_at
+    assert Read.objects.get(reader=reader, arm__position=1).call == "benign"
