@@ -244,7 +244,7 @@ def model_version_load(*, version: ModelVersion, device: str | None = None) -> A
 @transaction.atomic
 def study_model_version_set(*, study: ReaderStudy, version: ModelVersion | None) -> ReaderStudy:
     """Choose the model version the study's AI-aided arm shows: only while the study is a draft
-    (then it is fixed: PostgreSQL refuses the change too, see studies migration 0003)."""
+    (then it is fixed: PostgreSQL refuses the change too, see studies migration 0004)."""
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
     if study.status != StudyStatus.DRAFT:
         raise ValidationError(

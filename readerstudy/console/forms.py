@@ -5,15 +5,19 @@ from __future__ import annotations
 from django import forms
 
 from readerstudy.accounts.models import Role, User
+from readerstudy.aimodels.models import ModelVersion
 from readerstudy.cohorts.models import Cohort, NeckLevel
+from readerstudy.studies.models import RandomisationUnit
 
 
 class StudyDesign:
     SINGLE = "single"
     INDEPENDENT = "independent"
+    SEQUENTIAL = "sequential"
     CHOICES = [
         (SINGLE, "Single unaided arm"),
         (INDEPENDENT, "Unaided, then AI-aided after a washout (independent arms)"),
+        (SEQUENTIAL, "Sequential: unaided call locked, then the AI-aided call in the same sitting"),
     ]
 
 
@@ -44,6 +48,26 @@ class StudyCreateForm(forms.Form):
     design = forms.ChoiceField(choices=StudyDesign.CHOICES, initial=StudyDesign.SINGLE)
     washout_days = forms.IntegerField(
         required=False, min_value=0, initial=28, help_text="independent arms only"
+    )
+    model_version = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.order_by("-pk"),
+        required=False,
+        help_text="the model whose output the AI-aided arm shows (fixed once the study opens)",
+    )
+    randomisation_unit = forms.ChoiceField(
+        choices=RandomisationUnit.choices,
+        initial=RandomisationUnit.NODE,
+        help_text="node: every node its own case (001); patient: a scan's nodes together",
+    )
+    practice_cases = forms.IntegerField(
+        required=False,
+        min_value=0,
+        initial=0,
+        help_text="drawn at random from the selected nodes; read first, reference shown, "
+        "never analysed",
+    )
+    allow_read_changes = forms.BooleanField(
+        required=False, initial=True, label="Readers may change a saved call until they finish"
     )
     ask_confidence = forms.BooleanField(required=False, label="Ask a 0-100 confidence")
     ask_signs = forms.BooleanField(required=False, label="Ask the imaging-sign checklist")

@@ -11,16 +11,19 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from readerstudy.accounts import services as account_services
 from readerstudy.accounts.models import Role, User
+from readerstudy.aimodels import services as model_services
 from readerstudy.cohorts.selectors import import_job_list
 from readerstudy.console.forms import (
     AssignReadersForm,
@@ -80,35 +83,55 @@ def study_new(request: HttpRequest) -> HttpResponse:
             seed=data["order_seed"] or 0,
         )
         arms = [study_services.ArmSpec(name="unaided")]
-        if data["design"] == StudyDesign.INDEPENDENT:
+        if data["design"] != StudyDesign.SINGLE:
+            washout = data["washout_days"] or 0
             arms.append(
                 study_services.ArmSpec(
                     name="AI-aided",
                     shows_model_output=True,
-                    washout_days=data["washout_days"] or 0,
+                    washout_days=washout if data["design"] == StudyDesign.INDEPENDENT else 0,
                 )
             )
         try:
             if not nodes:
                 raise ValidationError({"cohorts": "no node of these cohorts passes the filters"})
-            study = study_services.study_create(
-                name=data["name"],
-                cohorts=list(data["cohorts"]),
-                created_by=request.user,
-                description=data["description"],
-                instructions=data["instructions"],
-                arms=arms,
-                ask_confidence=data["ask_confidence"],
-                ask_signs=data["ask_signs"],
-                order_seed=data["order_seed"],
-                nodes=nodes,
-            )
+            with transaction.atomic():  # the study and its settings, or nothing
+                study = study_services.study_create(
+                    name=data["name"],
+                    cohorts=list(data["cohorts"]),
+                    created_by=request.user,
+                    description=data["description"],
+                    instructions=data["instructions"],
+                    arms=arms,
+                    ask_confidence=data["ask_confidence"],
+                    ask_signs=data["ask_signs"],
+                    order_seed=data["order_seed"],
+                    nodes=nodes,
+                    design=data["design"],
+                    randomisation_unit=data["randomisation_unit"],
+                    allow_read_changes=data["allow_read_changes"],
+                )
+                if data["model_version"] is not None:
+                    model_services.study_model_version_set(
+                        study=study, version=data["model_version"]
+                    )
+                if data["practice_cases"]:
+                    _practice_cases_draw(study, data["practice_cases"], seed=study.order_seed)
         except ValidationError as error:
             form.add_error(None, _error_text(error))
         else:
             messages.success(request, f"Study created with {len(nodes)} cases (draft).")
             return redirect("console:study", study_id=study.pk)
     return render(request, "console/study_new.html", {"form": form})
+
+
+def _practice_cases_draw(study: ReaderStudy, count: int, *, seed: int) -> None:
+    """``count`` of the study's cases, drawn reproducibly from its seed, become practice."""
+    case_ids = sorted(study.cases.values_list("pk", flat=True))
+    picks = np.random.default_rng(seed).choice(
+        len(case_ids), size=min(count, len(case_ids)), replace=False
+    )
+    study_services.study_practice_cases_set(study=study, case_ids=[case_ids[i] for i in picks])
 
 
 def _study_or_404(study_id: int) -> ReaderStudy:
@@ -139,6 +162,7 @@ def study_manage(request: HttpRequest, study_id: int) -> HttpResponse:
             "is_draft": study.status == StudyStatus.DRAFT,
             "is_open": study.status == StudyStatus.OPEN,
             "arms": study.arms.all(),
+            "practice_count": study.cases.filter(is_practice=True).count(),
             "assignments": study.assignments.select_related("reader"),
             "activity": study_selectors.study_reader_activity(study=study),
             "edit_form": edit,

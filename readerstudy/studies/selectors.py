@@ -108,11 +108,12 @@ class ReaderActivity:
 
 
 def study_reader_activity(*, study: ReaderStudy) -> list[ReaderActivity]:
-    """Per reader and arm: cases read, time on task, median seconds per case, last activity."""
-    total = study.cases.count()
+    """Per reader and arm: cases read, time on task, median seconds per case, last activity
+    (practice cases left out, as in every count)."""
+    total = study.cases.filter(is_practice=False).count()
     seconds: dict[tuple[int, int], list[float]] = {}
     last: dict[tuple[int, int], datetime] = {}
-    for reader_id, arm_id, active, updated in Read.objects.filter(arm__study=study).values_list(
+    for reader_id, arm_id, active, updated in read_list_for_analysis(study=study).values_list(
         "reader_id", "arm_id", "active_seconds", "updated_at"
     ):
         key = (reader_id, arm_id)

@@ -47,6 +47,9 @@ def test_coordinator_creates_filters_staffs_opens_and_closes_a_study(
             "levels": ["III", "IV"],
             "design": "independent",
             "washout_days": "30",
+            "randomisation_unit": "patient",
+            "practice_cases": "1",
+            "allow_read_changes": "on",
             "ask_confidence": "on",
             "order_seed": "77",
         },
@@ -57,6 +60,12 @@ def test_coordinator_creates_filters_staffs_opens_and_closes_a_study(
     arms = list(study.arms.values_list("name", "shows_model_output", "washout_days"))
     assert arms == [("unaided", False, 0), ("AI-aided", True, 30)]
     assert study.order_seed == 77 and study.ask_confidence and study.status == StudyStatus.DRAFT
+    assert (study.design, study.randomisation_unit, study.allow_read_changes) == (
+        "independent",
+        "patient",
+        True,
+    )
+    assert study.cases.filter(is_practice=True).count() == 1
 
     readers = [make_user(Role.READER, f"console-reader{i}") for i in (1, 2)]
     not_a_reader = make_user(Role.STATISTICIAN, "console-stat")
@@ -68,7 +77,7 @@ def test_coordinator_creates_filters_staffs_opens_and_closes_a_study(
     )
     assert "Choose at least one reader" in refused.content.decode()
     assert list(study.assignments.values_list("code", flat=True)) == ["R1", "R2"]
-    # both arms of both readers have a full reading order
+    # both arms of both readers have a full reading order (practice included)
     assert study.assignments.get(code="R2").order_entries.count() == 2 * 4
 
     coordinator.post(f"/console/studies/{study.pk}/open/")
@@ -84,7 +93,7 @@ def test_coordinator_creates_filters_staffs_opens_and_closes_a_study(
     assert study.name == "Levels III-IV"
     assert any("only a draft can be changed" in m for m in _messages(edited))
 
-    node = study.cases.first().node
+    node = study.cases.filter(is_practice=False).first().node
     services.read_submit(
         reader=readers[0],
         arm=study.arms.get(position=1),
@@ -96,7 +105,7 @@ def test_coordinator_creates_filters_staffs_opens_and_closes_a_study(
     )
     page = coordinator.get(f"/console/studies/{study.pk}/").content.decode()
     row = re.search(r"<tr><td>R1</td>.*?</tr>", page, re.S).group(0)
-    assert "1 of 4" in row and "75 s" in row and "75.0" in row
+    assert "1 of 3" in row and "75 s" in row and "75.0" in row  # practice cases not counted
 
     coordinator.post(f"/console/studies/{study.pk}/close/")
     study.refresh_from_db()
@@ -106,7 +115,13 @@ def test_coordinator_creates_filters_staffs_opens_and_closes_a_study(
 def test_class_balance_keeps_at_most_n_nodes_per_reference_call(cohort, coordinator) -> None:
     coordinator.post(
         "/console/studies/new/",
-        {"name": "Balanced", "cohorts": [cohort.pk], "per_class_limit": "1", "design": "single"},
+        {
+            "name": "Balanced",
+            "cohorts": [cohort.pk],
+            "per_class_limit": "1",
+            "design": "single",
+            "randomisation_unit": "node",
+        },
     )
     study = ReaderStudy.objects.get(name="Balanced")
     calls = sorted(study.cases.values_list("node__reference__call", flat=True))
@@ -116,7 +131,13 @@ def test_class_balance_keeps_at_most_n_nodes_per_reference_call(cohort, coordina
 def test_filters_that_leave_no_node_create_nothing(cohort, coordinator) -> None:
     response = coordinator.post(
         "/console/studies/new/",
-        {"name": "Empty", "cohorts": [cohort.pk], "min_short_axis_mm": "500", "design": "single"},
+        {
+            "name": "Empty",
+            "cohorts": [cohort.pk],
+            "min_short_axis_mm": "500",
+            "design": "single",
+            "randomisation_unit": "node",
+        },
     )
     assert response.status_code == 200
     assert "no node of these cohorts passes the filters" in response.content.decode()
