@@ -70,16 +70,26 @@ def _reads_for_analysis(study: ReaderStudy) -> QuerySet[Read]:
 
 
 def _model_scores(study: ReaderStudy) -> Mapping[tuple[str, int], tuple[float, float, float]]:
-    """``{(model version label, node id): (p_benign, p_meta, p_ene)}``: the predictions of the
-    model version the study records (its AI-aided arm's), for the study's nodes. Empty when the
-    study has no model version or it has not predicted these nodes yet."""
-    if study.model_version_id is None:
+    """``{(model version label, node id): (p_benign, p_meta, p_ene)}`` for the study's nodes:
+    every model version that has predicted all of them (e.g. deep, radiomics and fusion, as in
+    seed 003's comparisons), so the model-vs-reader tables need no AI-aided arm. A version that
+    has predicted only some nodes (a run in progress) is left out until it has all."""
+    node_ids = set(study.cases.filter(is_practice=False).values_list("node_id", flat=True))
+    if not node_ids:
         return {}
-    label = study.model_version.label
-    rows = Prediction.objects.filter(
-        model_version_id=study.model_version_id, node__study_cases__study=study
-    ).values_list("node_id", "p_benign", "p_metastasis", "p_ene")
-    return {(label, node_id): (pb, pm, pe) for node_id, pb, pm, pe in rows}
+    by_version: dict[str, dict[int, tuple[float, float, float]]] = {}
+    rows = Prediction.objects.filter(node_id__in=node_ids).values_list(
+        "model_version__label", "node_id", "p_benign", "p_metastasis", "p_ene"
+    )
+    for label, node_id, pb, pm, pe in rows:
+        by_version.setdefault(label, {})[node_id] = (pb, pm, pe)
+    return {
+        (label, node_id): scores
+        for label, predicted in sorted(by_version.items())
+        if node_ids <= predicted.keys()
+        for node_id, scores in predicted.items()
+        if node_id in node_ids
+    }
 
 
 def reader_codes(*, study: ReaderStudy) -> dict[int, tuple[str, bool]]:

@@ -50,6 +50,8 @@ def _reproduce_command(options: dict[str, Any], *, clustered: bool) -> str:
     parts = ["python -m analysis report --input reads.csv --calls"]
     if clustered:
         parts.append("--cluster-column patient")
+    else:
+        parts.append("--curves")
     for model in options["models"]:
         parts.append(f"--model {model!r}")
     if options["derivation_cohort"]:
@@ -93,7 +95,8 @@ def results_compute(*, study: ReaderStudy) -> dict[str, Any]:
         try:
             # As the CLI reads the CSV: clustered = the patient column becomes the cluster.
             table = frame.rename(columns={"patient": "cluster"}) if clustered else frame
-            out[key] = study_report(table, cluster=clustered, **common)
+            # The node-level run carries the ROC curves the dashboard draws (CLI: --curves).
+            out[key] = study_report(table, cluster=clustered, curves=not clustered, **common)
         except AnalysisInputError as exc:
             # Too few reads for any analysis yet (e.g. one class only): said, not a failure.
             out[key] = None

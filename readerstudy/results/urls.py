@@ -12,6 +12,7 @@ urlpatterns = [
         name="data-dictionary",
     ),
     path("<int:study_id>/results/analysis.json", views.analysis_json_view, name="analysis-json"),
+    path("<int:study_id>/results/report.pdf", views.report_pdf_view, name="report-pdf"),
     path("<int:study_id>/results/imrmc/", views.imrmc_view, name="imrmc"),
     path("<int:study_id>/results/mrmcaov.csv", views.mrmcaov_view, name="mrmcaov"),
 ]

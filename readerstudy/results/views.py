@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import (
@@ -27,6 +28,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis.data import TASKS
+from readerstudy.reporting.methods import methods_paragraphs, software_versions
+from readerstudy.reporting.pdf import report_curves, report_pdf
+from readerstudy.reporting.tables import ReportView, report_view
 from readerstudy.results import dashboard, exports, selectors, services
 from readerstudy.results.models import ResultSnapshot
 from readerstudy.results.permissions import may_see_results
@@ -105,6 +109,32 @@ def analysis_json_view(request: HttpRequest, study_id: int) -> JsonResponse:
     return _attachment(response, f"study-{study.pk}-analysis.json")
 
 
+@login_required
+def report_pdf_view(request: HttpRequest, study_id: int) -> HttpResponse:
+    """The PDF report (methods, figures, 001's tables) of the current reads, cached per
+    fingerprint: the same numbers as the dashboard and the analysis JSON."""
+    study = _study_for_results(request, study_id)
+    snapshot = services.results_current(study=study)
+    key = f"results:pdf:{snapshot.fingerprint}"
+    pdf = cache.get(key)
+    if pdf is None:
+        view = _report_view(snapshot)
+        if view is None:
+            raise Http404("no results to report yet")
+        node_level = snapshot.results["node_level"]
+        pdf = report_pdf(
+            view,
+            title=f"Reader study: {study.name}",
+            computed_at=snapshot.computed_at,
+            n_reads=snapshot.n_reads,
+            methods=methods_paragraphs(node_level, versions=software_versions()),
+            curves=report_curves(node_level),
+        )
+        cache.set(key, pdf, 24 * 3600)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    return _attachment(response, f"study-{study.pk}-report.pdf")
+
+
 def _task_of(request: HttpRequest) -> str:
     task = request.GET.get("task", "ene")
     if task not in TASKS:
@@ -154,8 +184,18 @@ def dashboard_view(request: HttpRequest, study_id: int) -> HttpResponse:
         "up_to_date": up_to_date,
         "tasks": TASKS,
         "view": dashboard.dashboard_context(snapshot.results) if snapshot else None,
+        "report": _report_view(snapshot),
     }
     return render(request, "results/dashboard.html", context)
+
+
+def _report_view(snapshot: ResultSnapshot | None) -> ReportView | None:
+    """001's Tables 4-6 (model and readers, thresholds, confusion matrices) of the snapshot."""
+    if snapshot is None or not snapshot.results.get("node_level"):
+        return None
+    return report_view(
+        snapshot.results["node_level"], clustered=snapshot.results.get("patient_clustered")
+    )
 
 
 def _snapshot_document(snapshot: ResultSnapshot) -> dict[str, Any]:

@@ -138,7 +138,10 @@ def test_downloaded_csv_reproduces_the_dashboard_numbers(study, people, client, 
     assert set(frame["call"]) <= {"benign", "metastasis", "ene"}
     path = tmp_path / "reads.csv"
     path.write_bytes(csv_bytes)
-    for key, extra in (("patient_clustered", ["--cluster-column", "patient"]), ("node_level", [])):
+    for key, extra in (
+        ("patient_clustered", ["--cluster-column", "patient"]),
+        ("node_level", ["--curves"]),
+    ):
         out = tmp_path / f"{key}.json"
         code = analysis_main(
             ["report", "--input", str(path), "--calls", *extra, "--output", str(out)]
@@ -146,6 +149,9 @@ def test_downloaded_csv_reproduces_the_dashboard_numbers(study, people, client, 
         assert code == 0
         assert_same_numbers(json.loads(out.read_text()), results[key])
     assert "--cluster-column patient" in results["reproduce"]["patient_clustered"]
+
+    pdf = _download(client, f"/studies/{study.pk}/results/report.pdf")
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") >= 1
 
     dictionary = _download(client, f"/studies/{study.pk}/results/reads-dictionary.md").decode()
     for column in frame.columns:
@@ -216,6 +222,7 @@ ROUTES = (
     "/studies/{id}/results/reads.csv",
     "/studies/{id}/results/reads-dictionary.md",
     "/studies/{id}/results/analysis.json",
+    "/studies/{id}/results/report.pdf",
     "/studies/{id}/results/imrmc/?task=ene",
     "/studies/{id}/results/mrmcaov.csv?task=metastasis",
     "/api/v1/studies/{id}/results/",
