@@ -34,6 +34,9 @@
   var session = null;
   var current = null; // {arm, position, key, item, images, outline}
   var openToken = 0;
+  // The item asked for last: `current` changes only when its description arrives, so a hash
+  // change made while another item is opening is compared with this, not with `current`.
+  var requestedKey = null;
   var prefetched = {}; // item key -> promise of {images, outline}
   var references = {}; // item key -> practice reference shown after its save
   var serverReads = {}; // item key -> read as the server last said
@@ -398,6 +401,7 @@
   function openItem(arm, position) {
     var token = ++openToken;
     var key = itemKey(arm, position);
+    requestedKey = key;
     var t0 = performance.now();
     var wasPrefetched = !!prefetched[key];
     history.replaceState(null, "", "#" + key);
@@ -539,7 +543,7 @@
     });
     window.addEventListener("hashchange", function () {
       var a = parseHash();
-      if (a && (!current || itemKey(a.arm, a.position) !== current.key)) openItem(a.arm, a.position);
+      if (a && itemKey(a.arm, a.position) !== requestedKey) openItem(a.arm, a.position);
     });
     document.addEventListener("keydown", onKey);
   }
