@@ -197,8 +197,12 @@ class ItemRef:
 
 
 def _item_queryset(*, reader: User) -> QuerySet[ReadingOrderEntry]:
-    return ReadingOrderEntry.objects.filter(assignment__reader=reader).select_related(
-        "assignment__study", "assignment__reader", "arm", "case__node"
+    # Every reading request starts here, so the join is kept to what its callers use (the
+    # reader is the caller, not joined); the address is unique, so no ORDER BY either.
+    return (
+        ReadingOrderEntry.objects.filter(assignment__reader=reader)
+        .select_related("assignment__study", "arm", "case__node")
+        .order_by()
     )
 
 
@@ -206,11 +210,16 @@ def reading_item_lookup(
     *, reader: User, study_id: int, arm_position: int, position: int
 ) -> ReadingOrderEntry | None:
     """The reader's own item at this address in a study they are assigned to, whatever its status."""
-    return (
-        _item_queryset(reader=reader)
-        .filter(assignment__study_id=study_id, arm__position=arm_position, position=position)
-        .first()
+    found = list(
+        _item_queryset(reader=reader).filter(
+            assignment__study_id=study_id, arm__position=arm_position, position=position
+        )[:1]
     )
+    if not found:
+        return None
+    entry = found[0]
+    entry.assignment.reader = reader
+    return entry
 
 
 def reading_item_get(
