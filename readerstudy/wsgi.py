@@ -12,4 +12,4 @@ application = get_wsgi_application()
 # Django imports the URL configuration (and with it the statistics and plotting libraries, a few
 # seconds on a small machine) on the first request; a worker does it while it boots instead, so
 # no reader's first request waits for it.
-get_resolver().url_patterns
+url_patterns_loaded_at_boot = get_resolver().url_patterns
