@@ -31,7 +31,7 @@ from scipy.stats import t as student_t
 from ._jsonable import JsonResult, confidence_level, constant
 from ._params import check_alpha
 from ._types import LabelsLike, TableLike
-from .data import CALL_CODES, describe_row, load_ratings, row_label
+from .data import CALL_CODES, describe_row, load_ratings, map_distinct, row_label
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -132,8 +132,8 @@ def rating_table(
             f"({int(missing.sum())} such rows)"
         )
     for column in ("case", "reader"):
-        frame[column] = frame[column].map(_label)
-    frame["label"] = frame[call_column].map(_label)
+        frame[column] = map_distinct(frame[column], _label)
+    frame["label"] = map_distinct(frame[call_column], _label)
     if readers is not None:
         wanted = [str(reader) for reader in readers]
         unknown = sorted(set(wanted) - set(frame["reader"]))
@@ -789,7 +789,16 @@ def confusion_matrix(
     label_list = [_label(label) for label in labels]
     three_way = [label.lower() for label in label_list] == list(THREE_WAY_LABELS)
 
+    seen: dict[tuple[type, Any], int] = {}
+
     def index_of(value: Any, what: str) -> int:
+        # Calls repeat over thousands of nodes: each distinct value (of its type) is looked up once.
+        key = (value.__class__, value)
+        if key not in seen:
+            seen[key] = _index_of(value, what)
+        return seen[key]
+
+    def _index_of(value: Any, what: str) -> int:
         text = _label(value)
         if three_way and text.lower() in CALL_CODES:
             return CALL_CODES[text.lower()]

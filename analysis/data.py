@@ -24,8 +24,9 @@ tasks of the ENE study (seed 001) by :func:`task_ratings` (calls) and :func:`tas
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,7 @@ __all__ = [
     "PROBABILITY_COLUMNS",
     "ROW_INDEX_NAME",
     "encode_calls",
+    "map_distinct",
     "has_three_way_calls",
     "load_ratings",
     "ratings_matrix",
@@ -180,6 +182,33 @@ def _to_numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     return converted.astype(float)
 
 
+# Column kinds in which values that compare equal are the same value, so a function of a value
+# can be computed once per distinct value. (Mixed columns are left out: True == 1 == 1.0.)
+_SAFE_TO_FACTORIZE = frozenset({"string", "integer", "floating", "boolean", "empty"})
+
+
+def map_distinct(series: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
+    """``series.map(func)``, calling ``func`` once per distinct value instead of once per row.
+
+    Case, reader and call labels repeat across readers, arms and tasks, so a study report maps
+    the same few thousand values over millions of rows. Same result as ``Series.map``: a column
+    with missing values or of a mixed kind is mapped row by row; an exception ``func`` raises
+    for a value is raised as ``Series.map`` would raise it.
+    """
+    if len(series) == 0 or series.isna().any():
+        return series.map(func)
+    if pd.api.types.infer_dtype(series, skipna=False) not in _SAFE_TO_FACTORIZE:
+        return series.map(func)
+    if series.dtype.kind == "f" and np.signbit(series.to_numpy()[series.to_numpy() == 0]).any():
+        return series.map(func)  # -0.0 == 0.0
+    codes, uniques = pd.factorize(series, sort=False)
+    distinct = np.asarray(uniques, dtype=object)
+    mapped = np.empty(len(distinct), dtype=object)
+    for position, value in enumerate(distinct):
+        mapped[position] = func(value)
+    return pd.Series(mapped[codes], index=series.index, name=series.name).infer_objects()
+
+
 def _clean_labels(series: pd.Series) -> pd.Series:
     """Identifiers as stripped strings (so 1, "1" and " 1" name the same case)."""
 
@@ -190,7 +219,7 @@ def _clean_labels(series: pd.Series) -> pd.Series:
             return str(int(value))
         return str(value).strip()
 
-    return series.map(clean).astype(object)
+    return map_distinct(series, clean).astype(object)
 
 
 def validate_ratings(
@@ -268,7 +297,9 @@ def validate_ratings(
         )
     frame["score"] = scores
 
-    truth_text = frame["truth"].map(lambda v: v if not isinstance(v, str) else v.strip().lower())
+    truth_text = map_distinct(
+        frame["truth"], lambda v: v if not isinstance(v, str) else v.strip().lower()
+    )
     truth_text = truth_text.replace({"true": 1, "false": 0})
     truth = pd.to_numeric(truth_text, errors="coerce")
     if truth.isna().any():
@@ -419,6 +450,21 @@ def matrix_of_valid_ratings(
     )
 
 
+def _call_key(value: object) -> str:
+    """The spelling of a call looked up in ``CALL_CODES`` (2, 2.0, "2.0", " ENE" ...)."""
+    if (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and float(value).is_integer()
+    ):
+        key = str(int(value))
+    else:
+        key = str(value).strip().lower()
+    if key.endswith(".0") and key[:-2].isdigit():
+        key = key[:-2]  # "1.0": a CSV column with empty cells is read back as floats
+    return key
+
+
 def encode_calls(
     values: Iterable[object], *, column: str = "call", table: pd.DataFrame | None = None
 ) -> np.ndarray:
@@ -450,18 +496,17 @@ def encode_calls(
         and case) for a Series from a loaded table, else its 1-based position in ``values``.
     """
     series = values if isinstance(values, pd.Series) else None
+    if series is not None and len(series) > 64:
+        # Once per distinct value; a bad value is reported by the row-by-row pass below.
+        try:
+            return map_distinct(series, lambda value: CALL_CODES[_call_key(value)]).to_numpy(
+                dtype=int
+            )
+        except KeyError:
+            pass
     codes = []
     for position, value in enumerate(values):
-        if (
-            isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, bool)
-            and float(value).is_integer()
-        ):
-            key = str(int(value))
-        else:
-            key = str(value).strip().lower()
-        if key.endswith(".0") and key[:-2].isdigit():
-            key = key[:-2]  # "1.0": a CSV column with empty cells is read back as floats
+        key = _call_key(value)
         if key not in CALL_CODES:
             if series is not None and table is not None:
                 where = describe_row(table, series.index[position])

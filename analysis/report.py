@@ -39,6 +39,7 @@ from .data import (
     encode_calls,
     has_three_way_calls,
     load_ratings,
+    map_distinct,
     ratings_matrix,
     task_ratings,
     validate_ratings,
@@ -338,7 +339,7 @@ def _three_way_agreement(
             kappa = sections.run(
                 f"{label} 3-way Fleiss kappa",
                 lambda human_rows=human_rows: fleiss_kappa_from_ratings(
-                    human_rows.assign(call=lambda f: f["call"].map(_call_name)),
+                    human_rows.assign(call=lambda f: map_distinct(f["call"], _call_name)),
                     categories=list(THREE_WAY_LABELS),
                     alpha=alpha,
                 ).to_dict(),

@@ -13,19 +13,11 @@ from readerstudy.results import selectors
 from readerstudy.studies.models import ReaderStudy
 
 
-def csv_cells(row: tuple[Any, ...]) -> list[str]:
-    """CSV cells of one row: empty for missing, true/false, floats as repr (exact round trip)."""
-    cells = []
-    for value in row:
-        if value is None:
-            cells.append("")
-        elif isinstance(value, bool):
-            cells.append("true" if value else "false")
-        elif isinstance(value, float):
-            cells.append(repr(value))
-        else:
-            cells.append(str(value))
-    return cells
+def csv_cells(row: tuple[Any, ...]) -> list[Any]:
+    """CSV cells of one row: bools as true/false. ``csv.writer`` itself writes None as an empty
+    cell and a float by ``repr`` (the shortest string that reads back to the same double), so the
+    export round-trips exactly; only bools need words."""
+    return [("true" if value else "false") if value.__class__ is bool else value for value in row]
 
 
 def data_dictionary_markdown(*, study: ReaderStudy) -> str:

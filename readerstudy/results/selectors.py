@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from readerstudy.aimodels.models import Prediction
 from readerstudy.cohorts.models import Node
@@ -69,26 +69,43 @@ def _reads_for_analysis(study: ReaderStudy) -> QuerySet[Read]:
     return read_list_for_analysis(study=study)
 
 
+def _study_node_ids(study: ReaderStudy) -> QuerySet:
+    return study.cases.filter(is_practice=False).values("node_id")
+
+
+def complete_model_versions(*, study: ReaderStudy) -> dict[str, int]:
+    """``{label: model version id}`` of every model version that has predicted all the study's
+    (non-practice) nodes, by one aggregate query: a version that has predicted only some (a run
+    in progress) is left out until it has all."""
+    wanted = study.cases.filter(is_practice=False).count()
+    if not wanted:
+        return {}
+    rows = (
+        Prediction.objects.filter(node_id__in=_study_node_ids(study))
+        .values("model_version_id", "model_version__label")
+        .annotate(predicted=Count("node_id", distinct=True))
+        .filter(predicted=wanted)
+    )
+    return {row["model_version__label"]: row["model_version_id"] for row in rows}
+
+
 def _model_scores(study: ReaderStudy) -> Mapping[tuple[str, int], tuple[float, float, float]]:
     """``{(model version label, node id): (p_benign, p_meta, p_ene)}`` for the study's nodes:
     every model version that has predicted all of them (e.g. deep, radiomics and fusion, as in
-    seed 003's comparisons), so the model-vs-reader tables need no AI-aided arm. A version that
-    has predicted only some nodes (a run in progress) is left out until it has all."""
-    node_ids = set(study.cases.filter(is_practice=False).values_list("node_id", flat=True))
-    if not node_ids:
+    seed 003's comparisons), so the model-vs-reader tables need no AI-aided arm."""
+    versions = complete_model_versions(study=study)
+    if not versions:
         return {}
-    by_version: dict[str, dict[int, tuple[float, float, float]]] = {}
-    rows = Prediction.objects.filter(node_id__in=node_ids).values_list(
-        "model_version__label", "node_id", "p_benign", "p_metastasis", "p_ene"
+    label_of = {version_id: label for label, version_id in versions.items()}
+    rows = (
+        Prediction.objects.filter(
+            model_version_id__in=list(label_of), node_id__in=_study_node_ids(study)
+        )
+        .order_by("model_version_id", "node_id")
+        .values_list("model_version_id", "node_id", "p_benign", "p_metastasis", "p_ene")
     )
-    for label, node_id, pb, pm, pe in rows:
-        by_version.setdefault(label, {})[node_id] = (pb, pm, pe)
     return {
-        (label, node_id): scores
-        for label, predicted in sorted(by_version.items())
-        if node_ids <= predicted.keys()
-        for node_id, scores in predicted.items()
-        if node_id in node_ids
+        (label_of[version_id], node_id): (pb, pm, pe) for version_id, node_id, pb, pm, pe in rows
     }
 
 
@@ -219,7 +236,7 @@ def reads_frame(*, study: ReaderStudy) -> pd.DataFrame:
 
 
 def model_names(*, study: ReaderStudy) -> list[str]:
-    return sorted({model for model, _ in _model_scores(study)})
+    return sorted(complete_model_versions(study=study))
 
 
 def _python_digest(queryset: QuerySet, expression: str) -> tuple[str, int]:
@@ -272,6 +289,13 @@ def results_fingerprint(*, study: ReaderStudy, options: Mapping[str, Any]) -> tu
     digest = hashlib.sha256()
     digest.update(repr(sorted(options.items())).encode())
     digest.update(f"|reads|{reads_digest}|reference|{reference_digest}|models|".encode())
-    for key, value in sorted(_model_scores(study).items()):
-        digest.update(f"{key}:{value};".encode())
+    versions = complete_model_versions(study=study)
+    for label, version_id in sorted(versions.items()):
+        predictions_digest, _ = _sql_digest(
+            Prediction.objects.filter(
+                model_version_id=version_id, node_id__in=_study_node_ids(study)
+            ),
+            "t.id::text || ':' || t.updated_at::text",
+        )
+        digest.update(f"{label}:{version_id}:{predictions_digest};".encode())
     return digest.hexdigest(), count
