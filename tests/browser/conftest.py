@@ -61,11 +61,32 @@ LIVE_SERVER_SETTINGS: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def live_server(request: pytest.FixtureRequest, django_db_setup) -> Iterator[LiveServer]:
+def _module_media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser-media")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(live_server: LiveServer, _module_media_root: Path) -> Path:
+    """Shadows tests/conftest.py's per-test media folder: the live server's media folder is set
+    once for the module (see live_server), because a setting changed while the threaded server
+    still answers a closed page's requests can leave its storage pointing at the old folder."""
+    return _module_media_root
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(live_server: LiveServer) -> None:
+    """Shadows tests/conftest.py's per-test settings: live_server sets them once per module."""
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    request: pytest.FixtureRequest, django_db_setup, _module_media_root: Path
+) -> Iterator[LiveServer]:
     """pytest-django's live server, started per module under the settings above.
 
     Shadows pytest-django's session-wide fixture of the same name, so its helper still gives
-    each test a transactional database and allows the server's host.
+    each test a transactional database and allows the server's host. The settings tests change
+    per test elsewhere (media folder, password hasher) are fixed here for the whole module.
     """
     from django.conf import settings
     from django.test import override_settings
@@ -78,7 +99,12 @@ def live_server(request: pytest.FixtureRequest, django_db_setup) -> Iterator[Liv
     addr = request.config.getvalue("liveserver") or os.getenv(
         "DJANGO_LIVE_TEST_SERVER_ADDRESS", "localhost"
     )
-    with override_settings(STORAGES=storages, **LIVE_SERVER_SETTINGS):
+    with override_settings(
+        STORAGES=storages,
+        MEDIA_ROOT=_module_media_root,
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        **LIVE_SERVER_SETTINGS,
+    ):
         server = LiveServer(addr)
         try:
             yield server
