@@ -11,9 +11,22 @@ from typing import Any, ClassVar, cast
 import numpy as np
 import pandas as pd
 
+_UNCHANGED = frozenset({str, int, bool, type(None)})
+
 
 def to_jsonable(value: Any) -> Any:
     """Convert results to strict-JSON types, recursing into dicts, sequences and ``to_dict()``."""
+    # Exact built-in types first: a report converts hundreds of thousands of plain values (and
+    # converts its sections' output once more as a whole), so they skip the checks below.
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind in _UNCHANGED:
+        return value
+    if kind is dict:
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [to_jsonable(item) for item in value]
     if (
         hasattr(value, "to_dict")
         and callable(value.to_dict)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+
+from scipy.stats import norm
 
 from .errors import AnalysisInputError
 
@@ -26,3 +29,13 @@ def check_alpha(alpha: object) -> float:
             f"alpha must be in (0, 1) (1 - confidence level: 0.05 for 95%), got {alpha!r}"
         )
     return value
+
+
+@lru_cache(maxsize=32)
+def normal_quantile(alpha: float) -> float:
+    """z_{1 - alpha/2}, the two-sided standard normal quantile (1.959963984540054 for 0.05).
+
+    Cached: a report asks for it thousands of times (every Wilson and Wald interval), and
+    scipy's ``norm.ppf`` costs about 0.1 ms a call.
+    """
+    return float(norm.ppf(1.0 - alpha / 2.0))

@@ -29,7 +29,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from ._jsonable import JsonResult, confidence_level, constant
-from ._params import check_alpha
+from ._params import check_alpha, normal_quantile
 from ._types import LabelsLike, TableLike
 from .data import CALL_CODES, describe_row, load_ratings, map_distinct, row_label
 from .errors import AnalysisInputError
@@ -603,7 +603,7 @@ def _cohen_from_table(
         se0 = float(np.sqrt(variance0)) if variance0 >= 0 else float("nan")
         z = float(kappa / se0) if se0 > 0 else float("nan")
     p_value = float(2.0 * norm.sf(abs(z))) if np.isfinite(z) else float("nan")
-    half_width = float(norm.ppf(1.0 - alpha / 2.0)) * se
+    half_width = normal_quantile(alpha) * se
     ci = (
         (float(max(-1.0, kappa - half_width)), float(min(1.0, kappa + half_width)))
         if np.isfinite(se)

@@ -24,7 +24,9 @@ tasks of the ENE study (seed 001) by :func:`task_ratings` (calls) and :func:`tas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +224,93 @@ def _clean_labels(series: pd.Series) -> pd.Series:
     return map_distinct(series, clean).astype(object)
 
 
+# Frames that validate_ratings has returned (or parts of them), which a study report hands to many
+# public functions in turn; each would otherwise validate the same rows again (most of a
+# report's time). Keyed by id() with the frame itself held, so an id is never reused meanwhile.
+class _Trusted:
+    """A trusted frame and, once asked for, the row positions of each of its readers."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.reader_positions: dict[Any, np.ndarray] | None = None
+        self.matrices: dict[
+            tuple[Any, ...], tuple[list[str], list[str], np.ndarray, np.ndarray]
+        ] = {}
+
+
+_TRUSTED_FRAMES: ContextVar[dict[int, _Trusted] | None] = ContextVar(
+    "analysis_trusted_frames", default=None
+)
+
+
+@contextmanager
+def trusting_validated_frames() -> Iterator[None]:
+    """Within the block, :func:`validate_ratings` accepts a frame passed to
+    :func:`trust_validated_frame` without checking it again (it returns a shallow copy, which
+    copy-on-write keeps independent, and trusts that too). Internal to the package: for callers
+    that validated a table once and run many analyses on it and its parts, and do not modify
+    those frames in place."""
+    token = _TRUSTED_FRAMES.set({})
+    try:
+        yield
+    finally:
+        _TRUSTED_FRAMES.reset(token)
+
+
+def trust_validated_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mark ``frame`` (a result of :func:`validate_ratings`, or rows of one) as valid for the rest
+    of the enclosing :func:`trusting_validated_frames` block; outside one, does nothing."""
+    trusted = _TRUSTED_FRAMES.get()
+    if trusted is not None:
+        trusted[id(frame)] = _Trusted(frame)
+    return frame
+
+
+def _trusted_entry(df: object) -> _Trusted | None:
+    trusted = _TRUSTED_FRAMES.get()
+    if not trusted:
+        return None
+    entry = trusted.get(id(df))
+    return entry if entry is not None and entry.frame is df else None
+
+
+def _already_validated(df: object, *, require_modality: bool, require_cluster: bool) -> bool:
+    if _trusted_entry(df) is None:
+        return False
+    assert isinstance(df, pd.DataFrame)
+    # validate_ratings checks a modality or cluster column whenever there is one.
+    return (not require_modality or "modality" in df.columns) and (
+        not require_cluster or "cluster" in df.columns
+    )
+
+
+def _trusted_copy(df: pd.DataFrame) -> pd.DataFrame:
+    """A shallow copy of a trusted frame, trusted too (sharing its reader positions)."""
+    entry = _trusted_entry(df)
+    trusted = _TRUSTED_FRAMES.get()
+    assert entry is not None and trusted is not None
+    copy = df.copy(deep=False)
+    shared = _Trusted(copy)
+    shared.reader_positions = entry.reader_positions
+    trusted[id(copy)] = shared
+    return copy
+
+
+def rows_of_reader(frame: pd.DataFrame, reader: object) -> pd.DataFrame:
+    """``frame[frame["reader"] == reader]``; for a trusted frame (see
+    :func:`trusting_validated_frames`) from row positions found once per frame, since a report
+    takes each reader's rows of the same table many times."""
+    entry = _trusted_entry(frame)
+    if entry is None:
+        return frame[frame["reader"] == reader]
+    if entry.reader_positions is None:
+        entry.reader_positions = frame.groupby("reader", sort=False).indices
+    positions = entry.reader_positions.get(reader)
+    if positions is None:
+        return frame.iloc[0:0]
+    return frame.iloc[positions]
+
+
 def validate_ratings(
     df: pd.DataFrame,
     *,
@@ -257,6 +346,10 @@ def validate_ratings(
         ``cohort`` as strings; ``score`` float; ``truth`` int (0/1). A missing ``modality`` column is
         *not* added.
     """
+    if score_column == "score" and _already_validated(
+        df, require_modality=require_modality, require_cluster=require_cluster
+    ):
+        return _trusted_copy(df)
     frame = load_ratings(df)
     if score_column != "score" and score_column in frame.columns:
         frame = frame.rename(columns={score_column: "score"})
@@ -399,8 +492,25 @@ def matrix_of_valid_ratings(
     """:func:`ratings_matrix` of a table :func:`validate_ratings` has already returned.
 
     For callers that validated the whole table once and take several matrices from it (one per
-    modality); it does not validate again.
+    modality); it does not validate again. For a trusted frame (see
+    :func:`trusting_validated_frames`) each matrix is built once and handed out as copies.
     """
+    entry = _trusted_entry(frame)
+    if entry is None:
+        return _matrix_of_valid_ratings(frame, modality=modality, readers=readers)
+    key = (modality, None if readers is None else tuple(str(reader) for reader in readers))
+    if key not in entry.matrices:
+        entry.matrices[key] = _matrix_of_valid_ratings(frame, modality=modality, readers=readers)
+    names, cases, scores, truth = entry.matrices[key]
+    return list(names), list(cases), scores.copy(), truth.copy()
+
+
+def _matrix_of_valid_ratings(
+    frame: pd.DataFrame,
+    *,
+    modality: str | None = None,
+    readers: Sequence[str] | None = None,
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
     if "modality" in frame.columns:
         modalities = list(pd.unique(frame["modality"]))
         if modality is None:

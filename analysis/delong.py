@@ -27,9 +27,9 @@ from scipy.stats import t as student_t
 
 from ._core import binary_truth, fast_delong
 from ._jsonable import JsonResult, confidence_level, constant
-from ._params import check_alpha
+from ._params import check_alpha, normal_quantile
 from ._types import ArrayLike, LabelsLike
-from .data import validate_ratings
+from .data import rows_of_reader, validate_ratings
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -268,7 +268,7 @@ def _z_and_p(estimate: float, se: float) -> tuple[float, float]:
 def _interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
     if not np.isfinite(se) or se < 0:
         return (float("nan"), float("nan"))
-    half_width = float(norm.ppf(1.0 - alpha / 2.0)) * se
+    half_width = normal_quantile(alpha) * se
     return (float(estimate - half_width), float(estimate + half_width))
 
 
@@ -513,7 +513,7 @@ def unpaired_auc_test(
 def _reader_series(
     frame: pd.DataFrame, reader: str, modality: str | None, *, cluster: bool
 ) -> pd.DataFrame:
-    selected = frame[frame["reader"] == str(reader)]
+    selected = rows_of_reader(frame, str(reader))
     label = f"reader {reader!r}"
     if modality is not None:
         if "modality" not in frame.columns:

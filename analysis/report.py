@@ -30,7 +30,12 @@ from analysis._jsonable import to_jsonable
 
 from . import calibration, mrmc
 from ._params import check_alpha
-from .agreement import THREE_WAY_LABELS, confusion_matrix, fleiss_kappa_from_ratings
+from .agreement import (
+    THREE_WAY_LABELS,
+    confusion_matrix,
+    fleiss_kappa,
+    fleiss_kappa_from_ratings,
+)
 from .data import (
     CALL_DECISION_THRESHOLDS,
     PROBABILITY_COLUMNS,
@@ -40,8 +45,11 @@ from .data import (
     has_three_way_calls,
     load_ratings,
     map_distinct,
-    ratings_matrix,
+    matrix_of_valid_ratings,
+    rows_of_reader,
     task_ratings,
+    trust_validated_frame,
+    trusting_validated_frames,
     validate_ratings,
 )
 from .delong import (
@@ -52,7 +60,7 @@ from .delong import (
     reader_mean_auc,
 )
 from .errors import AnalysisInputError
-from .roc import roc_analysis
+from .roc import roc_analysis_of_valid
 from .thresholds import (
     DEFAULT_TARGET_FPRS,
     mcnemar_sensitivity_specificity,
@@ -112,7 +120,7 @@ def _case_clusters(rows: pd.DataFrame, cases: list[str]) -> np.ndarray:
 
 
 def _reader_vector(rows: pd.DataFrame, reader: str) -> pd.DataFrame:
-    return rows[rows["reader"] == reader].set_index("case")
+    return rows_of_reader(rows, reader).set_index("case")
 
 
 def _single_modality_sections(
@@ -145,7 +153,7 @@ def _single_modality_sections(
         f"{where} roc",
         lambda: [
             result.to_dict()
-            for result in roc_analysis(rows, alpha=alpha, cluster=cluster, curves=curves)
+            for result in roc_analysis_of_valid(rows, alpha=alpha, cluster=cluster, curves=curves)
         ],
     )
     if n_boot > 0 and cluster:
@@ -170,7 +178,7 @@ def _single_modality_sections(
     if humans:
 
         def mean_of_readers() -> dict[str, Any]:
-            names, cases, scores, truth = ratings_matrix(rows, readers=humans)
+            names, cases, scores, truth = matrix_of_valid_ratings(rows, readers=humans)
             clusters = _case_clusters(rows, cases) if cluster else None
             return reader_mean_auc(
                 scores, truth, names=names, alpha=alpha, clusters=clusters
@@ -192,10 +200,14 @@ def _single_modality_sections(
         if len(humans) >= 2:
 
             def decision_kappa() -> dict[str, Any]:
-                calls = rows[rows["reader"].isin(humans)].assign(
-                    call=lambda frame: (frame["score"] >= decision).astype(int)
-                )
-                return fleiss_kappa_from_ratings(calls, categories=[0, 1], alpha=alpha).to_dict()
+                # The validated rows give the complete readers x cases matrix directly; as
+                # fleiss_kappa_from_ratings(calls, categories=[0, 1]) would build it.
+                _, _, scores, _ = matrix_of_valid_ratings(rows, readers=humans)
+                codes = (scores >= decision).astype(int).T  # cases x readers
+                counts = np.stack([np.bincount(row, minlength=2) for row in codes]).astype(float)
+                return fleiss_kappa(
+                    counts, categories=["0", "1"], alpha=alpha, rater_codes=codes
+                ).to_dict()
 
             out["fleiss_kappa"] = sections.run(f"{where} Fleiss kappa", decision_kappa)
     elif humans:
@@ -243,7 +255,9 @@ def _single_modality_sections(
         if humans:
 
             def versus_mean(model: str = model) -> dict[str, Any]:
-                names, cases, scores, truth = ratings_matrix(rows, readers=[model, *humans])
+                names, cases, scores, truth = matrix_of_valid_ratings(
+                    rows, readers=[model, *humans]
+                )
                 clusters = _case_clusters(rows, cases) if cluster else None
                 return model_vs_reader_mean(
                     scores[0],
@@ -287,7 +301,9 @@ def _single_modality_sections(
             section["standalone_vs_readers"] = sections.run(
                 f"{where} {model} standalone vs readers (OR)",
                 lambda model=model: mrmc.standalone_vs_readers(
-                    rows[rows["reader"].isin([model, *humans])], model=model, alpha=alpha
+                    trust_validated_frame(rows[rows["reader"].isin([model, *humans])]),
+                    model=model,
+                    alpha=alpha,
                 ).to_dict(),
             )
         model_scores = rows.loc[rows["reader"] == model, "score"]
@@ -302,13 +318,6 @@ def _single_modality_sections(
     if model_sections:
         out["models_detail"] = model_sections
     return out
-
-
-def _task_table(
-    frame: pd.DataFrame, task: str | None, *, three_way: bool, cluster: bool
-) -> pd.DataFrame:
-    binary = task_ratings(frame, task=task) if three_way and task is not None else frame
-    return validate_ratings(binary, require_cluster=cluster)
 
 
 def _three_way_agreement(
@@ -434,7 +443,7 @@ def study_report(
         "warnings": [...]}``; see ``docs/analysis.md``.
     """
     check_alpha(alpha)
-    frame, three_way, task_list, model_list = _prepared_input(
+    frame, three_way, task_list, model_list, task_tables = _prepared_input(
         ratings, models=models, tasks=tasks, calls=calls, cluster=cluster
     )
     _check_derivation_cohort(frame, derivation_cohort)
@@ -449,16 +458,18 @@ def study_report(
         seed=seed,
         include_mrmc=include_mrmc,
         curves=curves,
+        task_tables=task_tables,
     )
     sections = _Sections()
-    cohort_results = [
-        _cohort_section(name, rows, options, sections) for name, rows in _cohorts_of(frame)
-    ]
-    transfers = (
-        _threshold_transfers(frame, derivation_cohort, options, sections)
-        if derivation_cohort is not None
-        else []
-    )
+    with trusting_validated_frames():
+        cohort_results = [
+            _cohort_section(name, rows, options, sections) for name, rows in _cohorts_of(frame)
+        ]
+        transfers = (
+            _threshold_transfers(frame, derivation_cohort, options, sections)
+            if derivation_cohort is not None
+            else []
+        )
     return to_jsonable(
         {
             "schema": REPORT_SCHEMA,
@@ -496,6 +507,9 @@ class _ReportOptions:
     seed: int
     include_mrmc: bool
     curves: bool
+    # Each task's validated binary table of the whole study (see _prepared_input): a cohort's
+    # part is a subset of its rows, valid without being validated again.
+    task_tables: dict[str | None, pd.DataFrame]
 
 
 def _prepared_input(
@@ -505,11 +519,13 @@ def _prepared_input(
     tasks: Sequence[str] | None,
     calls: bool | None,
     cluster: bool,
-) -> tuple[pd.DataFrame, bool, list[str | None], list[str]]:
+) -> tuple[pd.DataFrame, bool, list[str | None], list[str], dict[str | None, pd.DataFrame]]:
     """Load and validate the whole table up front: bad input fails the report, not a section.
 
-    Returns the table, whether it is 3-way input, the tasks (``[None]`` for scores) and the
-    models (for 3-way input by default the readers whose rows carry probabilities, not calls).
+    Returns the table, whether it is 3-way input, the tasks (``[None]`` for scores), the models
+    (for 3-way input by default the readers whose rows carry probabilities, not calls) and each
+    task's validated binary table (scores: the validated table, under ``None``), whose rows keep
+    the input's data row numbers so that a cohort's part is taken by index.
     """
     frame = load_ratings(ratings)
     three_way = has_three_way_calls(frame) if calls is None else bool(calls)
@@ -531,20 +547,23 @@ def _prepared_input(
                 else pd.Series(False, index=frame.index)
             )
             models = [str(reader) for reader in pd.unique(frame.loc[~has_call, "reader"])]
-        for task in three_way_tasks:
-            validate_ratings(task_ratings(frame, task=task), require_cluster=cluster)
+        task_tables: dict[str | None, pd.DataFrame] = {
+            task: validate_ratings(task_ratings(frame, task=task), require_cluster=cluster)
+            for task in three_way_tasks
+        }
         task_list = list(three_way_tasks)
     else:
         if tasks:
             raise AnalysisInputError("tasks apply to 3-way input (reference and call columns)")
         task_list = [None]
         frame = validate_ratings(frame, require_cluster=cluster)
+        task_tables = {None: frame}
     model_list = [str(model) for model in (models or [])]
     known_readers = {str(reader) for reader in frame["reader"].astype(str).str.strip()}
     unknown = [model for model in model_list if model not in known_readers]
     if unknown:
         raise AnalysisInputError(f"model(s) {unknown} not found in column 'reader'")
-    return frame, three_way, task_list, model_list
+    return frame, three_way, task_list, model_list, task_tables
 
 
 def _check_derivation_cohort(frame: pd.DataFrame, derivation_cohort: str | None) -> None:
@@ -607,13 +626,8 @@ def _task_section(
 ) -> dict[str, Any]:
     """One task of one cohort: each modality's sections and the MRMC comparison of modalities."""
     where_task = f"{where_cohort}, task {task}" if task else where_cohort
-    try:
-        binary = _task_table(
-            cohort_frame, task, three_way=options.three_way, cluster=options.cluster
-        )
-    except AnalysisInputError as exc:
-        sections.warnings.append(f"{where_task}: {exc}")
-        return {"task": task, "error": str(exc)}
+    whole = options.task_tables[task]
+    binary = whole[whole.index.isin(cohort_frame.index)]
     modalities = (
         [str(m) for m in pd.unique(binary.loc[~binary["reader"].isin(options.models), "modality"])]
         if "modality" in binary.columns
@@ -625,7 +639,7 @@ def _task_section(
         "modalities": [],
     }
     for modality in modalities:
-        rows = _model_rows_for_modality(binary, modality, options.models)
+        rows = trust_validated_frame(_model_rows_for_modality(binary, modality, options.models))
         where = f"{where_task}, modality {modality}" if modality else where_task
         task_out["modalities"].append(
             {
@@ -681,12 +695,10 @@ def _threshold_transfers(
                     "validation": sections.run(
                         f"threshold transfer {model} {task or ''}".strip(),
                         lambda task=task, model=model: _transfer(
-                            frame,
+                            options.task_tables[task],
                             labels,
-                            task=task,
                             model=model,
                             derivation=derivation_cohort,
-                            three_way=options.three_way,
                             target_fprs=options.target_fprs,
                             alpha=options.alpha,
                         ),
@@ -697,19 +709,19 @@ def _threshold_transfers(
 
 
 def _transfer(
-    frame: pd.DataFrame,
+    task_table: pd.DataFrame,
     labels: pd.Series,
     *,
-    task: str | None,
     model: str,
     derivation: str,
-    three_way: bool,
     target_fprs: Sequence[float],
     alpha: float,
 ) -> list[dict[str, Any]]:
+    """``task_table``: the task's validated binary table; ``labels``: each input row's cohort."""
+
     def model_rows(cohort: str) -> pd.DataFrame:
-        table = _task_table(frame[labels == cohort], task, three_way=three_way, cluster=False)
-        rows = table[table["reader"] == model]
+        in_cohort = labels.index[labels == cohort]
+        rows = task_table[task_table.index.isin(in_cohort) & (task_table["reader"] == model)]
         if rows.empty:
             raise AnalysisInputError(f"model {model!r} has no ratings in cohort {cohort!r}")
         return rows

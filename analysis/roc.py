@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from ._core import binary_truth, fast_delong
 from ._jsonable import JsonResult, confidence_level, constant
-from ._params import check_alpha
+from ._params import check_alpha, normal_quantile
 from ._types import ArrayLike, LabelsLike
 from .data import validate_ratings
 from .delong import clustered_covariance, delong_covariance
@@ -36,6 +35,7 @@ __all__ = [
     "check_binary_truth",
     "logit_interval",
     "roc_analysis",
+    "roc_analysis_of_valid",
     "roc_auc",
     "roc_curve",
     "wald_interval",
@@ -201,7 +201,7 @@ def wald_interval(
     alpha = check_alpha(alpha)
     if not np.isfinite(se):
         return (float("nan"), float("nan"))
-    half_width = float(norm.ppf(1.0 - alpha / 2.0)) * se
+    half_width = normal_quantile(alpha) * se
     lower, upper = estimate - half_width, estimate + half_width
     if clip:
         lower, upper = max(0.0, lower), min(1.0, upper)
@@ -220,7 +220,7 @@ def logit_interval(auc: float, se: float, *, alpha: float = 0.05) -> tuple[float
     if not (0.0 < auc < 1.0) or not np.isfinite(se):
         return (float("nan"), float("nan"))
     logit = np.log(auc / (1.0 - auc))
-    half_width = float(norm.ppf(1.0 - alpha / 2.0)) * se / (auc * (1.0 - auc))
+    half_width = normal_quantile(alpha) * se / (auc * (1.0 - auc))
     lower, upper = logit - half_width, logit + half_width
     return (float(1.0 / (1.0 + np.exp(-lower))), float(1.0 / (1.0 + np.exp(-upper))))
 
@@ -398,6 +398,31 @@ def roc_analysis(
         intervals, counts, variance method, warnings.
     """
     frame = validate_ratings(ratings, require_cluster=cluster)
+    return roc_analysis_of_valid(
+        frame,
+        alpha=alpha,
+        cluster=cluster,
+        readers=readers,
+        curves=curves,
+        allow_different_cases=allow_different_cases,
+    )
+
+
+def roc_analysis_of_valid(
+    frame: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    cluster: bool = False,
+    readers: list[str] | None = None,
+    curves: bool = False,
+    allow_different_cases: bool = False,
+) -> list[ReaderAuc]:
+    """:func:`roc_analysis` of a table :func:`validate_ratings` has already returned (with
+    ``require_cluster=cluster``), or a subset of its rows; it does not validate again.
+
+    For callers that validated the whole table once and analyse many parts of it (the study
+    report: every cohort, task and modality).
+    """
     has_modality = "modality" in frame.columns
     if readers is not None:
         missing = [reader for reader in readers if reader not in set(frame["reader"])]

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom, chi2, norm
+from scipy.stats import binom, chi2
 
 from ._jsonable import JsonResult, Merge, constant
-from ._params import check_alpha
+from ._params import check_alpha, normal_quantile
 from ._types import ArrayLike
 from .data import validate_ratings
 from .errors import AnalysisInputError
@@ -72,7 +72,7 @@ def wilson_interval(successes: int, total: int, *, alpha: float = 0.05) -> tuple
         raise AnalysisInputError(f"need 0 <= successes <= total, got {successes} of {total}")
     if total == 0:
         return (float("nan"), float("nan"))
-    z = float(norm.ppf(1.0 - alpha / 2.0))
+    z = normal_quantile(alpha)
     proportion = successes / total
     denominator = 1.0 + z * z / total
     centre = (proportion + z * z / (2.0 * total)) / denominator
@@ -404,8 +404,12 @@ def _fpr_point(curve: RocCurve, target_fpr: float, alpha: float) -> FprOperating
     # sensitivity has the fewest false positives.
     index = int(eligible[np.flatnonzero(curve.true_positives[eligible] == best_tp)[0]])
     interpolated = float(np.interp(target_fpr, curve.fpr, curve.tpr))
-    unique_fpr = np.unique(curve.fpr)
-    upper_tpr = np.array([curve.tpr[curve.fpr == value].max() for value in unique_fpr])
+    # Upper envelope: the highest sensitivity at each distinct FPR (grouped after a sort).
+    order = np.argsort(curve.fpr, kind="stable")
+    sorted_fpr = curve.fpr[order]
+    starts = np.flatnonzero(np.r_[True, sorted_fpr[1:] != sorted_fpr[:-1]])
+    unique_fpr = sorted_fpr[starts]
+    upper_tpr = np.maximum.reduceat(curve.tpr[order], starts)
     envelope = float(np.interp(target_fpr, unique_fpr, upper_tpr))
     return FprOperatingPoint(
         target_fpr=float(target_fpr),

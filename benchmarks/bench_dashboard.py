@@ -4,8 +4,9 @@ Creates a scratch PostgreSQL database on the server of DATABASE_URL, migrates it
 database-only cohorts (tests/results_factory.py) and reads written with bulk_create (the
 simulated panel's draws), measures, and drops the database again:
 
-  cold      results_current() of 5 readers x ~2,000 nodes x 4 cohorts (3 tasks each, pooled
-            too): fingerprint, node-level and patient-clustered reports, snapshot stored;
+  cold      results_current() of 5 readers and 1 model x ~2,000 nodes x 4 cohorts (3 tasks
+            each, pooled too; the model's thresholds carried from the internal cohort):
+            fingerprint, node-level and patient-clustered reports, snapshot stored;
   cached    GET /studies/<id>/results/ as a statistician with the snapshot up to date
             (median of --repeat requests);
   export    GET /studies/<id>/results/reads.csv of a study with --export-reads reads, consumed
@@ -15,7 +16,7 @@ simulated panel's draws), measures, and drops the database again:
 
 Targets (issue 14): cold <= 2 s, cached page <= 200 ms, 100,000-read export <= 5 s, flat memory.
 
-    python benchmarks/bench_dashboard.py [--nodes 2000] [--readers 5] [--cohorts 4]
+    python benchmarks/bench_dashboard.py [--nodes 2000] [--readers 5] [--models 1] [--cohorts 4]
         [--export-reads 100000] [--json out.json]
 """
 
@@ -51,7 +52,9 @@ def _django(database_url: str) -> None:
     django.setup()
 
 
-def _study(*, name: str, cohorts: int, nodes: int, readers: int, arms: int, seed: int):
+def _study(
+    *, name: str, cohorts: int, nodes: int, readers: int, arms: int, seed: int, models: int = 0
+):
     from readerstudy.cohorts.models import Node
     from readerstudy.studies import services
     from readerstudy.studies.models import Read
@@ -128,7 +131,48 @@ def _study(*, name: str, cohorts: int, nodes: int, readers: int, arms: int, seed
                     Read.objects.bulk_create(batch)
                     batch = []
     Read.objects.bulk_create(batch)
+    for index in range(models):
+        _model_predictions(node_rows, label=f"bench-{name}-model-{index + 1}", seed=seed + index)
     return study, len(node_rows)
+
+
+def _model_predictions(node_rows: list[tuple], *, label: str, seed: int) -> None:
+    """A registered model version's probabilities for every node: softmax of noisy logits that
+    favour the reference class (an AUC near 001's DeepENE), stored as a prediction run would."""
+    import numpy as np
+
+    from readerstudy.aimodels.models import ModelKind, ModelVersion, Prediction
+
+    version = ModelVersion.objects.create(
+        label=label,
+        kind=ModelKind.DEEP,
+        bundle_path=label,
+        bundle_sha256="0" * 64,
+        files={},
+        config={"benchmark": True},
+        seed=seed,
+        n_folds=5,
+        code_sha256="0" * 64,
+        intended_use="benchmark only",
+    )
+    rng = np.random.default_rng(seed)
+    classes = {"benign": 0, "metastasis": 1, "ene": 2}
+    predictions = []
+    for node_id, reference, *_ in node_rows:
+        logits = rng.normal(0.0, 1.0, 3)
+        logits[classes[reference]] += 1.8
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        predictions.append(
+            Prediction(
+                model_version=version,
+                node_id=node_id,
+                p_benign=float(p[0]),
+                p_metastasis=float(p[1]),
+                p_ene=float(p[2]),
+            )
+        )
+    Prediction.objects.bulk_create(predictions, batch_size=5000)
 
 
 def _consume(client, study) -> tuple[int, int]:
@@ -177,6 +221,7 @@ def _benchmark(args, database_url: str) -> dict:
         readers=args.readers,
         arms=1,
         seed=1,
+        models=args.models,
     )
     started = time.perf_counter()
     snapshot = services.results_current(study=study)
@@ -195,6 +240,7 @@ def _benchmark(args, database_url: str) -> dict:
         "nodes": n_nodes,
         "readers": args.readers,
         "cohorts": args.cohorts,
+        "models": args.models,
         "reads": snapshot.n_reads,
         "cold_seconds": round(cold, 3),
         "cold_target_seconds": 2.0,
@@ -235,6 +281,13 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2000)
     parser.add_argument("--readers", type=int, default=5)
     parser.add_argument("--cohorts", type=int, default=4)
+    parser.add_argument(
+        "--models",
+        type=int,
+        default=1,
+        help="model versions that predicted every node (compared with the readers, thresholds "
+        "carried from the internal cohort)",
+    )
     parser.add_argument("--repeat", type=int, default=11)
     parser.add_argument("--export-reads", type=int, default=100_000)
     parser.add_argument("--json", type=Path)

@@ -90,7 +90,6 @@ def mrmc_data(
         frame = frame.rename(columns={modality_column: "modality"})
     has_modality = "modality" in {str(c).strip().lower() for c in frame.columns}
     frame = validate_ratings(frame, require_modality=min_modalities > 1)
-    frame.attrs["validated"] = True
     modalities = [str(m) for m in pd.unique(frame["modality"])] if has_modality else [""]
     if len(modalities) < min_modalities:
         raise AnalysisInputError(

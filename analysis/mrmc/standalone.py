@@ -11,7 +11,7 @@ import pandas as pd
 
 from .._jsonable import JsonResult, constant
 from .._params import check_alpha
-from ..data import validate_ratings
+from ..data import trust_validated_frame, validate_ratings
 from ..errors import AnalysisInputError
 from ._common import (
     _ROUNDING,
@@ -156,7 +156,8 @@ def _select_standalone(
         )
     reader_rows = frame[~is_model & (frame["modality"] == modality)]
     out = pd.concat([model_rows, reader_rows], ignore_index=True).drop(columns=["modality"])
-    return out, modality
+    # Rows of one modality of a validated table (within a report: not validated again).
+    return trust_validated_frame(out), modality
 
 
 def standalone_vs_readers(

@@ -1,0 +1,127 @@
+"""The study report's shortcuts give what the slow, obvious route gives.
+
+A report validates the whole table once and then hands parts of it to many public functions
+(``analysis.data.trusting_validated_frames``), takes each reader's rows from an index built once
+(``rows_of_reader``), builds each readers x cases matrix once, derives the readers' binary
+Fleiss kappa from that matrix and carries thresholds from the validated task tables. Each test
+here computes the same numbers the long way (every function validating its own input, as a
+caller outside a report does) and asserts equality, not closeness: the shortcuts reorder no
+arithmetic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pandas as pd
+import pytest
+
+import analysis.report
+from analysis import (
+    CALL_DECISION_THRESHOLDS,
+    fleiss_kappa_from_ratings,
+    study_report,
+    task_ratings,
+    transfer_threshold,
+    validate_ratings,
+)
+from analysis._params import normal_quantile
+from analysis.data import rows_of_reader, trust_validated_frame, trusting_validated_frames
+from tests.analysis.test_report import _study
+
+MODEL = "DeepENE"
+HUMANS = ["R1", "R2", "R3"]
+
+
+@pytest.mark.parametrize(("cluster", "curves"), [(False, True), (True, False)])
+def test_report_equals_the_report_without_trusted_frames(monkeypatch, cluster, curves):
+    study = _study(seed=2, cohorts=("int", "ext1", "ext2"))
+    fast = study_report(study, cluster=cluster, curves=curves, derivation_cohort="int")
+    # Without the trust block every function validates its input again and builds its own
+    # reader subsets and matrices.
+    monkeypatch.setattr(analysis.report, "trusting_validated_frames", contextlib.nullcontext)
+    slow = study_report(study, cluster=cluster, curves=curves, derivation_cohort="int")
+    assert fast == slow
+    assert fast["warnings"] == []
+
+
+@pytest.mark.parametrize("task", ["ene", "metastasis", "ene_vs_meta"])
+def test_readers_binary_kappa_equals_fleiss_of_their_calls(task):
+    study = _study(seed=3)
+    report = study_report(study)
+    for cohort in report["cohorts"]:
+        rows = (
+            study
+            if cohort["cohort"] == "all cohorts"
+            else study[study["cohort"] == cohort["cohort"]]
+        )
+        binary = task_ratings(rows, task=task)
+        calls = binary[binary["reader"].isin(HUMANS)].assign(
+            call=lambda frame: (frame["score"] >= CALL_DECISION_THRESHOLDS[task]).astype(int)
+        )
+        expected = fleiss_kappa_from_ratings(calls, categories=[0, 1]).to_dict()
+        (section,) = [entry for entry in cohort["tasks"] if entry["task"] == task]
+        assert section["modalities"][0]["fleiss_kappa"] == expected
+
+
+def test_carried_thresholds_equal_transfer_threshold_on_each_cohort():
+    study = _study(seed=4, cohorts=("int", "ext1", "ext2"))
+    report = study_report(study, derivation_cohort="int")
+    for transfer in report["threshold_transfer"]:
+        binary = validate_ratings(task_ratings(study, task=transfer["task"]))
+        model = binary[binary["reader"] == MODEL]
+        cohort_of_row = study["cohort"].reindex(range(len(study)))
+        cohort_of_row.index = cohort_of_row.index + 1  # data rows are numbered from 1
+
+        def scores(cohort: str, model: pd.DataFrame = model, where: pd.Series = cohort_of_row):
+            rows = model[where.loc[model.index] == cohort]
+            return rows["score"], rows["truth"]
+
+        source_scores, source_truth = scores("int")
+        expected = []
+        for cohort in ("ext1", "ext2"):
+            target_scores, target_truth = scores(cohort)
+            for target_fpr in [None, 0.05, 0.10, 0.15, 0.20, 0.30]:
+                result = transfer_threshold(
+                    source_scores,
+                    source_truth,
+                    target_scores,
+                    target_truth,
+                    target_fpr=target_fpr,
+                )
+                expected.append({"validation_cohort": cohort, **result.to_dict()})
+        assert transfer["validation"] == analysis.report.to_jsonable(expected)
+
+
+def test_rows_of_reader_equals_the_boolean_mask_inside_and_outside_a_trust_block():
+    frame = validate_ratings(task_ratings(_study(seed=5), task="ene"))
+    for reader in [*HUMANS, MODEL, "nobody"]:
+        expected = frame[frame["reader"] == reader]
+        pd.testing.assert_frame_equal(rows_of_reader(frame, reader), expected)
+        with trusting_validated_frames():
+            trusted = trust_validated_frame(frame)
+            pd.testing.assert_frame_equal(rows_of_reader(trusted, reader), expected)
+            # validate_ratings hands out a trusted copy, which answers the same
+            copy = validate_ratings(trusted)
+            assert copy is not trusted
+            pd.testing.assert_frame_equal(rows_of_reader(copy, reader), expected)
+
+
+def test_a_frame_is_only_trusted_inside_the_block_that_trusted_it():
+    frame = validate_ratings(task_ratings(_study(seed=6), task="ene"))
+    broken = frame.copy()
+    broken.loc[broken.index[0], "truth"] = 7
+    with trusting_validated_frames():
+        trust_validated_frame(frame)
+        # an untrusted frame (even an equal copy) is checked as always
+        with pytest.raises(Exception, match="truth"):
+            validate_ratings(broken)
+    trust_validated_frame(broken)  # outside a block: no effect
+    with pytest.raises(Exception, match="truth"):
+        validate_ratings(broken)
+
+
+def test_normal_quantile_is_r_qnorm():
+    # R 4.3: qnorm(0.975) -> 1.959963984540054; qnorm(0.995) -> 2.575829303548901
+    assert normal_quantile(0.05) == pytest.approx(1.959963984540054, abs=1e-15)
+    assert normal_quantile(0.01) == pytest.approx(2.575829303548901, abs=1e-15)
