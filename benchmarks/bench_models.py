@@ -6,7 +6,7 @@
 Exactly what ``./run demo`` queues (``readerstudy.aimodels.services.DEMO_MODEL_CONFIG``, via
 ``demo_models_queue``'s services but in this process, without Celery): the demo cohorts (internal
 30 patients seed 1, external 20 patients seed 2; generated into ``--data`` if missing) are imported
-into the database named by DATABASE_URL (use a scratch one: this adds rows), then deep, radiomics
+into the database named by DATABASE_URL (migrated here; use a scratch one: this adds rows), then deep, radiomics
 and fusion models are trained on the internal cohort (``training_run_execute``: reading the CT
 from media storage, patient-level 5-fold CV with early stopping, bundle, registration) and the
 external cohort is predicted (``prediction_run_execute``). Printed:
@@ -59,6 +59,8 @@ def main() -> int:
 
     def load() -> str:
         return f"load {os.getloadavg()[0]:.1f}"
+
+    call_command("migrate", verbosity=0)  # a new scratch database needs its tables
 
     cohorts = {}
     for spec in DEMO_COHORTS:
