@@ -84,15 +84,36 @@ class _Sections:
     (a bug, a missing dependency) propagates and fails the report.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shared: dict[str, Any] | None = None) -> None:
         self.warnings: list[str] = []
+        self._shared = shared
+        self._independent_seen: set[str] = set()
 
-    def run(self, where: str, compute: Callable[..., Any]) -> Any:
+    def run(
+        self, where: str, compute: Callable[..., Any], *, cluster_independent: bool = False
+    ) -> Any:
+        """The section's JSON. ``cluster_independent``: its numbers and messages are the same
+        with and without a ``cluster`` column, so another report sharing ``shared_sections``
+        may have computed it already (``where`` names it)."""
+        if cluster_independent:
+            if where in self._independent_seen:
+                raise RuntimeError(f"two report sections are both named {where!r}")
+            self._independent_seen.add(where)
+            if self._shared is not None and where in self._shared:
+                value, warning = self._shared[where]
+                if warning is not None:
+                    self.warnings.append(warning)
+                return value
+        warning = None
         try:
-            return to_jsonable(compute())
+            value = to_jsonable(compute())
         except AnalysisInputError as exc:
-            self.warnings.append(f"{where}: {exc}")
-            return {"error": str(exc)}
+            warning = f"{where}: {exc}"
+            self.warnings.append(warning)
+            value = {"error": str(exc)}
+        if cluster_independent and self._shared is not None:
+            self._shared[where] = (value, warning)
+        return value
 
 
 def _model_rows_for_modality(
@@ -196,7 +217,9 @@ def _single_modality_sections(
                 points.append({"reader": reader, **point.to_dict()})
             return points
 
-        out["reader_operating_points"] = sections.run(f"{where} reader calls", reader_points)
+        out["reader_operating_points"] = sections.run(
+            f"{where} reader calls", reader_points, cluster_independent=True
+        )
         if len(humans) >= 2:
 
             def decision_kappa() -> dict[str, Any]:
@@ -209,7 +232,9 @@ def _single_modality_sections(
                     counts, categories=["0", "1"], alpha=alpha, rater_codes=codes
                 ).to_dict()
 
-            out["fleiss_kappa"] = sections.run(f"{where} Fleiss kappa", decision_kappa)
+            out["fleiss_kappa"] = sections.run(
+                f"{where} Fleiss kappa", decision_kappa, cluster_independent=True
+            )
     elif humans:
         out["reader_thresholds"] = sections.run(
             f"{where} reader thresholds",
@@ -219,6 +244,7 @@ def _single_modality_sections(
                     rows, target_fprs=target_fprs, alpha=alpha, readers=humans
                 )
             ],
+            cluster_independent=True,
         )
 
     model_sections = []
@@ -229,6 +255,7 @@ def _single_modality_sections(
             lambda model=model: threshold_analysis(
                 rows, target_fprs=target_fprs, alpha=alpha, readers=[model]
             )[0].to_dict(),
+            cluster_independent=True,
         )
 
         def versus_readers(model: str = model) -> list[dict[str, Any]]:
@@ -296,7 +323,9 @@ def _single_modality_sections(
                     )
                 return results
 
-            section["mcnemar_versus_readers"] = sections.run(f"{where} {model} McNemar", mcnemar)
+            section["mcnemar_versus_readers"] = sections.run(
+                f"{where} {model} McNemar", mcnemar, cluster_independent=True
+            )
         if len(humans) >= 2:
             section["standalone_vs_readers"] = sections.run(
                 f"{where} {model} standalone vs readers (OR)",
@@ -313,6 +342,7 @@ def _single_modality_sections(
                 lambda model=model: calibration.calibration_analysis(
                     rows, reader=model, alpha=alpha
                 ).to_dict(),
+                cluster_independent=True,
             )
         model_sections.append(section)
     if model_sections:
@@ -352,6 +382,7 @@ def _three_way_agreement(
                     categories=list(THREE_WAY_LABELS),
                     alpha=alpha,
                 ).to_dict(),
+                cluster_independent=True,
             )
             kappas.append({"modality": modality, **kappa})
 
@@ -377,7 +408,9 @@ def _three_way_agreement(
                 results.append({"modality": modality, **matrix.to_dict()})
             return results
 
-        computed = sections.run(f"{label} confusion matrices", block_matrices)
+        computed = sections.run(
+            f"{label} confusion matrices", block_matrices, cluster_independent=True
+        )
         if isinstance(computed, list):
             matrices.extend(computed)
         else:
@@ -404,6 +437,7 @@ def study_report(
     seed: int = 0,
     include_mrmc: bool = True,
     curves: bool = False,
+    shared_sections: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every analysis of one study as one strict-JSON-ready dict.
 
@@ -435,6 +469,13 @@ def study_report(
         Run the OR MRMC comparison of modalities when there are several.
     curves : bool
         Add each reader's ROC points (``curve``: thresholds, fpr, tpr) to its ``roc`` entry.
+    shared_sections : dict, optional
+        One dict (start with ``{}``) passed to reports of the same ratings that differ only in
+        ``cluster`` (and ``curves``), such as the node-level and patient-clustered reports of a
+        study: the sections clustering does not change (operating points, thresholds, Fleiss
+        kappas, confusion matrices, McNemar tests, calibration, threshold transfers) are
+        computed by the first report and taken unchanged by the next. The other options must be
+        the same; :class:`ValueError` if they are not.
 
     Returns
     -------
@@ -460,7 +501,28 @@ def study_report(
         curves=curves,
         task_tables=task_tables,
     )
-    sections = _Sections()
+    if shared_sections is not None:
+        # The shared sections are valid only for the same rows analysed the same way.
+        same_analysis = repr(
+            (
+                len(frame),
+                model_list,
+                task_list,
+                three_way,
+                list(target_fprs),
+                alpha,
+                derivation_cohort,
+                n_boot,
+                seed,
+                include_mrmc,
+            )
+        )
+        if shared_sections.setdefault("__analysis__", same_analysis) != same_analysis:
+            raise ValueError(
+                "shared_sections was filled by a report of other ratings or options: "
+                f"{shared_sections['__analysis__']} != {same_analysis}"
+            )
+    sections = _Sections(shared_sections)
     with trusting_validated_frames():
         cohort_results = [
             _cohort_section(name, rows, options, sections) for name, rows in _cohorts_of(frame)
@@ -702,6 +764,7 @@ def _threshold_transfers(
                             target_fprs=options.target_fprs,
                             alpha=options.alpha,
                         ),
+                        cluster_independent=True,
                     ),
                 }
             )

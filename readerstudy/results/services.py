@@ -91,12 +91,20 @@ def results_compute(*, study: ReaderStudy) -> dict[str, Any]:
         "derivation_cohort": options["derivation_cohort"],
     }
     out["warnings"] = []
+    # What clustering does not change is computed once, by the node-level report.
+    shared_sections: dict[str, Any] = {}
     for key, clustered in (("node_level", False), ("patient_clustered", True)):
         try:
             # As the CLI reads the CSV: clustered = the patient column becomes the cluster.
             table = frame.rename(columns={"patient": "cluster"}) if clustered else frame
             # The node-level run carries the ROC curves the dashboard draws (CLI: --curves).
-            out[key] = study_report(table, cluster=clustered, curves=not clustered, **common)
+            out[key] = study_report(
+                table,
+                cluster=clustered,
+                curves=not clustered,
+                shared_sections=shared_sections,
+                **common,
+            )
         except AnalysisInputError as exc:
             # Too few reads for any analysis yet (e.g. one class only): said, not a failure.
             out[key] = None

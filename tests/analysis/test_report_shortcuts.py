@@ -125,3 +125,37 @@ def test_normal_quantile_is_r_qnorm():
     # R 4.3: qnorm(0.975) -> 1.959963984540054; qnorm(0.995) -> 2.575829303548901
     assert normal_quantile(0.05) == pytest.approx(1.959963984540054, abs=1e-15)
     assert normal_quantile(0.01) == pytest.approx(2.575829303548901, abs=1e-15)
+
+
+def _study_with_a_cohort_without_ene() -> pd.DataFrame:
+    """Three cohorts, one without ENE nodes: some sections fail there with a warning."""
+    study = _study(seed=7, cohorts=("int", "ext1", "ext2"))
+    ext2 = study["cohort"] == "ext2"
+    study.loc[ext2 & (study["reference"] == 2), "reference"] = 1
+    study.loc[ext2 & study["reader"].eq(MODEL), "p_ene"] = 0.0
+    return study
+
+
+@pytest.mark.parametrize("make_study", [_study, _study_with_a_cohort_without_ene])
+def test_clustered_report_sharing_sections_equals_the_report_alone(make_study):
+    study = make_study()
+    options = {"derivation_cohort": "int"} if make_study is not _study else {}
+    shared: dict = {}
+    node_level = study_report(study, curves=True, shared_sections=shared, **options)
+    clustered = study_report(study, cluster=True, shared_sections=shared, **options)
+    assert len(shared) > 10  # sections were shared, not recomputed
+    assert node_level == study_report(study, curves=True, **options)
+    assert clustered == study_report(study, cluster=True, **options)
+    if make_study is _study_with_a_cohort_without_ene:
+        assert (
+            clustered["warnings"]
+            and clustered["warnings"] == study_report(study, cluster=True, **options)["warnings"]
+        )
+
+
+def test_shared_sections_refuse_a_report_of_other_options():
+    study = _study(seed=8)
+    shared: dict = {}
+    study_report(study, shared_sections=shared)
+    with pytest.raises(ValueError, match="other ratings or options"):
+        study_report(study, cluster=True, alpha=0.01, shared_sections=shared)
