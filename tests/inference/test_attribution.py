@@ -34,3 +34,28 @@ def test_bad_shapes_are_refused():
     net = TwoStreamNet(NET).eval()
     with pytest.raises(ValueError, match="channels, grid, grid"):
         integrated_gradients(net, np.zeros((1, 4, 16, 16)), np.zeros((1, 4, 16, 16)))
+
+
+def _midpoint_riemann_ig(net: TwoStreamNet, a: np.ndarray, b: np.ndarray, steps: int):
+    """The definition, one alpha at a time (Sundararajan et al. 2017, eq. 3, midpoint rule)."""
+    xa, xb = torch.as_tensor(a), torch.as_tensor(b)
+    grads_a, grads_b = torch.zeros_like(xa), torch.zeros_like(xb)
+    for k in range(steps):
+        alpha = (k + 0.5) / steps
+        ia = (alpha * xa)[None].requires_grad_(True)
+        ib = (alpha * xb)[None].requires_grad_(True)
+        p_ene = torch.softmax(net(ia, ib), dim=1)[0, 2]
+        ga, gb = torch.autograd.grad(p_ene, (ia, ib))
+        grads_a += ga[0]
+        grads_b += gb[0]
+    return (xa * grads_a / steps).numpy(), (xb * grads_b / steps).numpy()
+
+
+def test_captum_attributions_equal_the_definition():
+    torch.manual_seed(1)
+    net = TwoStreamNet(NET).eval()
+    a, b = _inputs(seed=1)
+    attr = integrated_gradients(net, a, b, steps=16, batch_size=5)
+    expected_a, expected_b = _midpoint_riemann_ig(net, a, b, steps=16)
+    np.testing.assert_allclose(attr.size_independent, expected_a, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(attr.size_aware, expected_b, rtol=1e-4, atol=1e-7)
