@@ -233,6 +233,7 @@ class _Trusted:
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
         self.reader_positions: dict[Any, np.ndarray] | None = None
+        self.reader_rows_by_case: dict[tuple[Any, Any], pd.DataFrame] = {}
         self.matrices: dict[
             tuple[Any, ...], tuple[list[str], list[str], np.ndarray, np.ndarray]
         ] = {}
@@ -285,13 +286,16 @@ def _already_validated(df: object, *, require_modality: bool, require_cluster: b
 
 
 def _trusted_copy(df: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy of a trusted frame, trusted too (sharing its reader positions)."""
+    """A shallow copy of a trusted frame, trusted too (same rows: it shares the reader positions
+    and the caches built from them)."""
     entry = _trusted_entry(df)
     trusted = _TRUSTED_FRAMES.get()
     assert entry is not None and trusted is not None
     copy = df.copy(deep=False)
     shared = _Trusted(copy)
     shared.reader_positions = entry.reader_positions
+    shared.reader_rows_by_case = entry.reader_rows_by_case
+    shared.matrices = entry.matrices
     trusted[id(copy)] = shared
     return copy
 
@@ -309,6 +313,27 @@ def rows_of_reader(frame: pd.DataFrame, reader: object) -> pd.DataFrame:
     if positions is None:
         return frame.iloc[0:0]
     return frame.iloc[positions]
+
+
+def reader_rows_by_case(
+    frame: pd.DataFrame, reader: object, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """``rows_of_reader(frame, reader).set_index("case")`` (only ``columns``, if given); for a
+    trusted frame built once per reader and columns and handed out as shallow copies
+    (copy-on-write keeps each caller's copy independent), since a report pairs each reader's
+    rows with every other reader's."""
+    entry = _trusted_entry(frame)
+    if entry is None:
+        rows = rows_of_reader(frame, reader).set_index("case")
+        return rows if columns is None else rows[list(columns)]
+    key = (reader, None if columns is None else tuple(columns))
+    rows = entry.reader_rows_by_case.get(key)
+    if rows is None:
+        rows = rows_of_reader(frame, reader).set_index("case")
+        if columns is not None:
+            rows = rows[list(columns)]
+        entry.reader_rows_by_case[key] = rows
+    return rows.copy(deep=False)
 
 
 def validate_ratings(

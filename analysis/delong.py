@@ -29,7 +29,7 @@ from ._core import binary_truth, fast_delong
 from ._jsonable import JsonResult, confidence_level, constant
 from ._params import check_alpha, normal_quantile
 from ._types import ArrayLike, LabelsLike
-from .data import rows_of_reader, validate_ratings
+from .data import reader_rows_by_case, rows_of_reader, validate_ratings
 from .errors import AnalysisInputError
 
 __all__ = [
@@ -513,8 +513,15 @@ def unpaired_auc_test(
 def _reader_series(
     frame: pd.DataFrame, reader: str, modality: str | None, *, cluster: bool
 ) -> pd.DataFrame:
-    selected = rows_of_reader(frame, str(reader))
     label = f"reader {reader!r}"
+    columns = ["score", "truth"] + (["cluster"] if cluster else [])
+    if modality is None and "modality" not in frame.columns:
+        by_case = reader_rows_by_case(frame, str(reader), columns)
+        if by_case.empty:
+            available = sorted(frame["reader"].unique())
+            raise AnalysisInputError(f"{label}: no ratings found; readers: {available}")
+        return by_case
+    selected = rows_of_reader(frame, str(reader))
     if modality is not None:
         if "modality" not in frame.columns:
             raise AnalysisInputError(
@@ -530,8 +537,21 @@ def _reader_series(
     if selected.empty:
         available = sorted(frame["reader"].unique())
         raise AnalysisInputError(f"{label}: no ratings found; readers: {available}")
-    columns = ["score", "truth"] + (["cluster"] if cluster else [])
     return selected.set_index("case")[columns]
+
+
+def _aligned(first: pd.DataFrame, second: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """``second``'s rows in ``first``'s case order; both must hold the same cases."""
+    only_a = first.index.difference(second.index)
+    only_b = second.index.difference(first.index)
+    if len(only_a) or len(only_b):
+        parts = []
+        if len(only_a):
+            parts.append(f"{len(only_a)} case(s) rated by {a!r} only, e.g. {list(only_a[:5])}")
+        if len(only_b):
+            parts.append(f"{len(only_b)} case(s) rated by {b!r} only, e.g. {list(only_b[:5])}")
+        raise AnalysisInputError("paired test needs the same cases: " + "; ".join(parts))
+    return second.loc[first.index]
 
 
 def compare_readers(
@@ -554,16 +574,8 @@ def compare_readers(
     frame = validate_ratings(ratings, require_cluster=cluster)
     first = _reader_series(frame, a, modality_a or modality, cluster=cluster)
     second = _reader_series(frame, b, modality_b or modality, cluster=cluster)
-    only_a = first.index.difference(second.index)
-    only_b = second.index.difference(first.index)
-    if len(only_a) or len(only_b):
-        parts = []
-        if len(only_a):
-            parts.append(f"{len(only_a)} case(s) rated by {a!r} only, e.g. {list(only_a[:5])}")
-        if len(only_b):
-            parts.append(f"{len(only_b)} case(s) rated by {b!r} only, e.g. {list(only_b[:5])}")
-        raise AnalysisInputError("paired test needs the same cases: " + "; ".join(parts))
-    second = second.loc[first.index]
+    if not first.index.equals(second.index):
+        second = _aligned(first, second, a, b)
     name_a = a if (modality_a or modality_b) is None else f"{a} [{modality_a or modality}]"
     name_b = b if (modality_a or modality_b) is None else f"{b} [{modality_b or modality}]"
     try:

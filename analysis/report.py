@@ -46,7 +46,7 @@ from .data import (
     load_ratings,
     map_distinct,
     matrix_of_valid_ratings,
-    rows_of_reader,
+    reader_rows_by_case,
     task_ratings,
     trust_validated_frame,
     trusting_validated_frames,
@@ -141,7 +141,7 @@ def _case_clusters(rows: pd.DataFrame, cases: list[str]) -> np.ndarray:
 
 
 def _reader_vector(rows: pd.DataFrame, reader: str) -> pd.DataFrame:
-    return rows_of_reader(rows, reader).set_index("case")
+    return reader_rows_by_case(rows, reader)
 
 
 def _single_modality_sections(
@@ -265,7 +265,9 @@ def _single_modality_sections(
                 entry = test.to_dict()
                 if n_boot > 0 and cluster:
                     first = _reader_vector(rows, model)
-                    second = _reader_vector(rows, reader).loc[first.index]
+                    second = _reader_vector(rows, reader)
+                    if not second.index.equals(first.index):
+                        second = second.loc[first.index]
                     entry["bootstrap"] = cluster_bootstrap_difference(
                         first["score"],
                         second["score"],
@@ -307,11 +309,15 @@ def _single_modality_sections(
                 results = []
                 for reader in humans:
                     other = _reader_vector(rows, reader)
-                    common = own.index.intersection(other.index)
+                    if own.index.equals(other.index):
+                        mine, theirs = own, other
+                    else:
+                        common = own.index.intersection(other.index)
+                        mine, theirs = own.loc[common], other.loc[common]
                     tests = mcnemar_sensitivity_specificity(
-                        own.loc[common, "score"] >= youden.threshold,
-                        other.loc[common, "score"] >= decision,
-                        own.loc[common, "truth"],
+                        mine["score"] >= youden.threshold,
+                        theirs["score"] >= decision,
+                        mine["truth"],
                     )
                     results.append(
                         {
