@@ -5,6 +5,7 @@ variable (or a ``.env`` file at the repository root). The defaults are the embed
 under ``var/``, a Celery broker on the local file system, media under ``var/media``.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -229,6 +230,9 @@ MODEL_RUN_RETRY_DELAY_SECONDS = env.int("MODEL_RUN_RETRY_DELAY_SECONDS", default
 MODEL_RUN_STALE_AFTER_SECONDS = env.int("MODEL_RUN_STALE_AFTER_SECONDS", default=600)
 # torch CPU threads of a training/prediction task (0: torch's default).
 MODEL_TORCH_THREADS = env.int("MODEL_TORCH_THREADS", default=1)
+# A study's patient-clustered report is computed in a second process, beside the node-level one
+# (readerstudy/results/report_process.py); off on a one-core machine.
+RESULTS_REPORT_PROCESS = env.bool("RESULTS_REPORT_PROCESS", default=(os.cpu_count() or 1) > 1)
 # Who supplies the model output of an AI-aided reading item (studies.apis._ai_panel_for).
 READING_AI_PANEL = "readerstudy.aimodels.selectors.prediction_for_reader_item"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

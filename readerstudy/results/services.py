@@ -24,6 +24,11 @@ from analysis.errors import AnalysisInputError
 from analysis.report import study_report
 from readerstudy.results import selectors
 from readerstudy.results.models import ResultSnapshot
+from readerstudy.results.report_process import (
+    ReportProcessLost,
+    report_process_result,
+    report_process_submit,
+)
 from readerstudy.studies.models import ReaderStudy
 
 #: Bump when the computation changes, so old snapshots stop matching.
@@ -91,20 +96,29 @@ def results_compute(*, study: ReaderStudy) -> dict[str, Any]:
         "derivation_cohort": options["derivation_cohort"],
     }
     out["warnings"] = []
-    # What clustering does not change is computed once, by the node-level report.
+    # As the CLI reads the CSV: clustered = the patient column becomes the cluster. The
+    # node-level run carries the ROC curves the dashboard draws (CLI: --curves).
+    arguments = {
+        "node_level": ((frame,), {"cluster": False, "curves": True, **common}),
+        "patient_clustered": (
+            (frame.rename(columns={"patient": "cluster"}),),
+            {"cluster": True, "curves": False, **common},
+        ),
+    }
+    # The clustered report in the report process, beside the node-level one here; without
+    # that process, what clustering does not change is computed once, by the node-level report.
+    args, kwargs = arguments["patient_clustered"]
+    elsewhere = report_process_submit(study_report, *args, **kwargs)
     shared_sections: dict[str, Any] = {}
-    for key, clustered in (("node_level", False), ("patient_clustered", True)):
+    for key, (args, kwargs) in arguments.items():
         try:
-            # As the CLI reads the CSV: clustered = the patient column becomes the cluster.
-            table = frame.rename(columns={"patient": "cluster"}) if clustered else frame
-            # The node-level run carries the ROC curves the dashboard draws (CLI: --curves).
-            out[key] = study_report(
-                table,
-                cluster=clustered,
-                curves=not clustered,
-                shared_sections=shared_sections,
-                **common,
-            )
+            if key == "patient_clustered" and elsewhere is not None:
+                try:
+                    out[key] = report_process_result(elsewhere)
+                    continue
+                except ReportProcessLost:
+                    pass
+            out[key] = study_report(*args, shared_sections=shared_sections, **kwargs)
         except AnalysisInputError as exc:
             # Too few reads for any analysis yet (e.g. one class only): said, not a failure.
             out[key] = None
@@ -148,7 +162,10 @@ def results_current(*, study: ReaderStudy) -> ResultSnapshot:
 
 def results_latest(*, study: ReaderStudy) -> tuple[ResultSnapshot | None, bool]:
     """The newest stored snapshot (maybe stale) and whether it is up to date; computes nothing."""
-    latest = ResultSnapshot.objects.filter(study=study).order_by("-computed_at").first()
+    # The results themselves are loaded when first used (the page has them rendered already).
+    latest = (
+        ResultSnapshot.objects.filter(study=study).order_by("-computed_at").defer("results").first()
+    )
     if latest is None:
         return None, False
     fingerprint, _ = selectors.results_fingerprint(study=study, options=_options(study))
