@@ -6,10 +6,16 @@ the server (no script, no external library)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
+from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+
+from readerstudy.reporting.tables import report_view
+from readerstudy.results.models import ResultSnapshot
 
 #: One colour per arm (position order), readable on white.
 ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -215,3 +221,47 @@ def dashboard_context(results: dict[str, Any]) -> dict[str, Any]:
         "n_nodes": results.get("n_nodes"),
         "n_patients": results.get("n_patients"),
     }
+
+
+#: Bump when the snapshot templates or their context change, so cached pages stop matching.
+SNAPSHOT_HTML_VERSION = 1
+#: How long a rendered snapshot stays cached (a snapshot never changes; this only bounds memory).
+SNAPSHOT_HTML_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class SnapshotHtml:
+    """The dashboard's parts that depend on one snapshot only: its summary and its tables."""
+
+    summary: SafeString
+    details: SafeString
+
+
+def snapshot_html(snapshot: ResultSnapshot) -> SnapshotHtml:
+    """The snapshot's part of the results page, rendered once per snapshot and then taken from
+    the cache: a snapshot's results never change (a new computation is a new snapshot), and
+    decoding and rendering them is most of the page's time."""
+    key = (
+        f"results:snapshot-html:{SNAPSHOT_HTML_VERSION}:{snapshot.pk}:{snapshot.fingerprint}"
+        f":{snapshot.computed_at.isoformat()}"
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        summary, details = cached
+    else:
+        results = snapshot.results
+        node_level = results.get("node_level")
+        context = {
+            "snapshot": snapshot,
+            "view": dashboard_context(results),
+            "report": (
+                report_view(node_level, clustered=results.get("patient_clustered"))
+                if node_level
+                else None
+            ),
+        }
+        summary = render_to_string("results/_snapshot_summary.html", context)
+        details = render_to_string("results/_snapshot_details.html", context)
+        cache.set(key, (summary, details), SNAPSHOT_HTML_SECONDS)
+    # Rendered by our own templates, which escape every value from the results.
+    return SnapshotHtml(summary=mark_safe(summary), details=mark_safe(details))

@@ -183,8 +183,7 @@ def dashboard_view(request: HttpRequest, study_id: int) -> HttpResponse:
         "snapshot": snapshot,
         "up_to_date": up_to_date,
         "tasks": TASKS,
-        "view": dashboard.dashboard_context(snapshot.results) if snapshot else None,
-        "report": _report_view(snapshot),
+        "body": dashboard.snapshot_html(snapshot) if snapshot else None,
     }
     return render(request, "results/dashboard.html", context)
 

@@ -14,7 +14,7 @@ import pytest
 from analysis.cli import main as analysis_main
 from analysis.mrmc import or_analysis
 from readerstudy.accounts.models import Role
-from readerstudy.results import services
+from readerstudy.results import dashboard, services
 from readerstudy.results.models import ResultSnapshot
 from readerstudy.results.tasks import results_refresh
 from readerstudy.studies import services as study_services
@@ -181,7 +181,9 @@ def test_downloaded_csv_reproduces_the_dashboard_numbers(study, people, client, 
     assert client.get(f"/studies/{study.pk}/results/imrmc/?task=nonsense").status_code == 400
 
 
-def test_a_changed_read_invalidates_the_cache_and_the_dashboard_shows_it(study, people, client):
+def test_a_changed_read_invalidates_the_cache_and_the_dashboard_shows_it(
+    study, people, client, monkeypatch
+):
     client.force_login(people["statistician"])
     page = client.get(f"/studies/{study.pk}/results/")
     assert page.status_code == 200 and "No results yet" in page.content.decode()
@@ -208,13 +210,25 @@ def test_a_changed_read_invalidates_the_cache_and_the_dashboard_shows_it(study, 
     latest, up_to_date = services.results_latest(study=study)
     assert latest.pk == first.pk and not up_to_date
     stale = client.get(f"/studies/{study.pk}/results/").content.decode()
-    assert "the reads have changed since" in stale
+    assert "the reads have changed: an update is being computed" in stale
     assert client.get(f"/api/v1/studies/{study.pk}/results/").json()["status"] == "stale"
     second_id = results_refresh(study.pk)  # the Celery task's body
     second = ResultSnapshot.objects.get(pk=second_id)
     assert second.pk != first.pk and second.fingerprint != first.fingerprint
     assert results_refresh(study.pk) == second.pk  # idempotent
     assert services.results_latest(study=study) == (second, True)
+    # The page shows the new snapshot, rendered once and then taken from the cache.
+    fresh = client.get(f"/studies/{study.pk}/results/").content.decode()
+    assert "an update is being computed" not in fresh
+    assert f"from {second.n_reads} reads" in fresh and "reader mean" in fresh
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("a cached snapshot was rendered again")
+
+    monkeypatch.setattr(dashboard, "dashboard_context", not_again)
+    again = client.get(f"/studies/{study.pk}/results/").content.decode()
+    tables = fresh.index('<h2 class="section">')  # the page's own form tokens differ per request
+    assert again[tables:] == fresh[tables:]
 
 
 ROUTES = (
