@@ -269,7 +269,11 @@ def save_fusion(
     config = {
         **_common("fusion", nodes, seed, result.folds, cohort, result.metrics),
         "inputs": ["deep", "radiomics"],
-        "stacker": {"method": result.stacker.method, "deep_weight": result.stacker.deep_weight},
+        "stacker": {
+            "method": result.stacker.method,
+            "deep_weight": result.stacker.deep_weight,
+            "pooling": result.stacker.pooling,
+        },
         "train_seconds": round(result.seconds, 3),
     }
     return write_bundle(out, config, files)

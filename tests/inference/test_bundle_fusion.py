@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -123,10 +124,51 @@ def test_radiomics_and_fusion_bundles(nodes, tmp_path):
     assert isinstance(model, FusionModel)
     p = model.predict_proba(nodes)
     assert p.shape == (len(nodes), 3) and np.allclose(p.sum(axis=1), 1.0)
+    # the stacker comes back as fitted: method, weight and pooling, hence the same output
+    assert (model.stacker.method, model.stacker.deep_weight, model.stacker.pooling) == (
+        "weighted",
+        fused.stacker.deep_weight,
+        "log",
+    )
+    expected = fused.stacker.predict_proba(
+        deep.ensemble.predict_proba(nodes.crops), rad.predict_proba(nodes.features)
+    )
+    assert np.allclose(p, expected)
+    cfg = json.loads((f / "model.json").read_text())
+    assert cfg["stacker"]["method"] == "weighted"
+    assert cfg["stacker"]["deep_weight"] == fused.stacker.deep_weight
     # a tampered sub-bundle file is refused by the fusion bundle's own checksums
     (f / "radiomics" / "pipeline.pkl").write_bytes(b"not a pipeline")
     with pytest.raises(BundleError, match=r"radiomics/pipeline\.pkl: sha256"):
         load_model(f)
+
+
+def test_a_fusion_bundle_written_before_pooling_existed_loads_with_linear_pooling(nodes, tmp_path):
+    """An old bundle: same layout, its stacker.pkl pickled by the former Stacker (attributes
+    ``model`` and ``deep_weight`` only), its sha256 in model.json."""
+    from .test_fusion_rule import OLD_WEIGHTED_PICKLE
+
+    deep = _deep(nodes)
+    rad = train_radiomics_cv(
+        nodes.features, nodes.labels, nodes.patients, seed=3, folds=deep.folds, grid=GRID
+    )
+    fused = fusion_module.train_fusion(deep, rad, nodes.patients, seed=3)
+    d = save_deep(tmp_path / "d", deep, nodes, crop_params=CROPS, train_params=TRAIN, seed=3)
+    r = save_radiomics(tmp_path / "r", rad, nodes, radiomics_params=RadiomicsParams(), seed=3)
+    f = save_fusion(tmp_path / "f", fused, nodes, deep_dir=d, radiomics_dir=r, seed=3)
+    (f / "stacker.pkl").write_bytes(OLD_WEIGHTED_PICKLE)
+    cfg = json.loads((f / "model.json").read_text())
+    cfg["files"]["stacker.pkl"] = hashlib.sha256(OLD_WEIGHTED_PICKLE).hexdigest()
+    cfg["stacker"] = {"method": "weighted", "deep_weight": 0.25}
+    (f / "model.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    model = load_model(f)
+    assert isinstance(model, FusionModel)
+    assert (model.stacker.deep_weight, model.stacker.pooling) == (0.25, "linear")
+    # the former rule: linear pool of the probabilities clipped at 1e-4, renormalised
+    p_deep = np.clip(deep.ensemble.predict_proba(nodes.crops), 1e-4, 1.0)
+    p_rad = np.clip(rad.predict_proba(nodes.features), 1e-4, 1.0)
+    mixed = 0.25 * p_deep + 0.75 * p_rad
+    assert np.allclose(model.predict_proba(nodes), mixed / mixed.sum(axis=1, keepdims=True))
 
 
 def _fake_results(n=120, seed=0):
@@ -148,9 +190,9 @@ def test_fusion_learns_from_out_of_fold_probabilities_only(monkeypatch):
     seen = []
     real_fit = fusion_module._fit_stacker
 
-    def spy(X, y, groups, seed, c_grid, method):
+    def spy(X, y, groups, *args):
         seen.append(X.copy())
-        return real_fit(X, y, groups, seed, c_grid, method)
+        return real_fit(X, y, groups, *args)
 
     monkeypatch.setattr(fusion_module, "_fit_stacker", spy)
     result = fusion_module.train_fusion(deep, rad, patients, seed=0, c_grid=(1.0,))
@@ -162,7 +204,7 @@ def test_fusion_learns_from_out_of_fold_probabilities_only(monkeypatch):
     assert np.array_equal(seen[-1], oof_inputs)
     # and its own estimate is out of fold and follows the informative input
     assert result.metrics["auc_ene"] > 0.9
-    assert result.stacker.method == "weighted" and result.stacker.deep_weight <= 0.2
+    assert result.stacker.method == "weighted" and result.stacker.deep_weight == 0.0
     with pytest.raises(TrainError, match="different folds"):
         fusion_module.train_fusion(
             deep,
