@@ -44,8 +44,11 @@ def _media_root(tmp_path_factory: pytest.TempPathFactory, settings) -> Path:
 @pytest.fixture(autouse=True)
 def _test_settings(settings) -> None:
     """Tests speak plain HTTP to the test client and have no collected static manifest; PBKDF2's
-    deliberate slowness protects stored passwords, not tests, so a cheap hasher is used."""
+    deliberate slowness protects stored passwords, not tests, so a cheap hasher is used. The
+    test processes already use every core, so results are computed without a second process
+    (tests/results/test_report_process.py and the browser tests' live server use one)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.RESULTS_REPORT_PROCESS = False
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
