@@ -168,14 +168,19 @@ def rating_table(
             f"column {call_column!r}: {frame.at[index, 'label']!r} at {describe_row(frame, index)} "
             f"is not one of the categories {category_list}"
         )
-    wide = frame.pivot(index="case", columns="reader", values="label")
     case_order = list(pd.unique(frame["case"]))
     reader_order = list(pd.unique(frame["reader"]))
-    wide = wide.reindex(index=case_order, columns=reader_order)
-    if wide.isna().to_numpy().any():
+    # The cases x readers table placed by integer codes ((case, reader) pairs are unique: checked
+    # above); -1 marks a call nobody made.
+    codes = np.full((len(case_order), len(reader_order)), -1, dtype=int)
+    codes[
+        pd.Index(case_order).get_indexer(frame["case"]),
+        pd.Index(reader_order).get_indexer(frame["reader"]),
+    ] = frame["label"].map(lookup).to_numpy(dtype=int)
+    if (codes < 0).any():
         problems = []
-        for reader in reader_order:
-            absent = list(wide.index[wide[reader].isna()])
+        for position, reader in enumerate(reader_order):
+            absent = [case_order[row] for row in np.flatnonzero(codes[:, position] < 0)]
             if absent:
                 problems.append(f"reader {reader!r} has no call for case(s) {absent[:5]}")
         raise AnalysisInputError(
@@ -183,7 +188,6 @@ def rating_table(
         )
     if len(reader_order) < 2:
         raise AnalysisInputError(f"agreement needs at least 2 readers, got {reader_order}")
-    codes = wide.apply(lambda column: column.map(lookup)).to_numpy(dtype=int)
     return RatingTable(
         cases=[str(case) for case in case_order],
         readers=[str(reader) for reader in reader_order],

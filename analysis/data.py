@@ -234,6 +234,8 @@ class _Trusted:
         self.frame = frame
         self.reader_positions: dict[Any, np.ndarray] | None = None
         self.reader_rows_by_case: dict[tuple[Any, Any], pd.DataFrame] = {}
+        self.indexed_by_case: dict[Any, pd.DataFrame] = {}
+        self.case_codes: np.ndarray | None = None
         self.matrices: dict[
             tuple[Any, ...], tuple[list[str], list[str], np.ndarray, np.ndarray]
         ] = {}
@@ -295,7 +297,9 @@ def _trusted_copy(df: pd.DataFrame) -> pd.DataFrame:
     shared = _Trusted(copy)
     shared.reader_positions = entry.reader_positions
     shared.reader_rows_by_case = entry.reader_rows_by_case
+    shared.indexed_by_case = entry.indexed_by_case
     shared.matrices = entry.matrices
+    shared.case_codes = entry.case_codes
     trusted[id(copy)] = shared
     return copy
 
@@ -319,9 +323,9 @@ def reader_rows_by_case(
     frame: pd.DataFrame, reader: object, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """``rows_of_reader(frame, reader).set_index("case")`` (only ``columns``, if given); for a
-    trusted frame built once per reader and columns and handed out as shallow copies
-    (copy-on-write keeps each caller's copy independent), since a report pairs each reader's
-    rows with every other reader's."""
+    trusted frame taken from the whole table indexed by case once per ``columns`` and handed out
+    as shallow copies (copy-on-write keeps each caller's copy independent), since a report pairs
+    each reader's rows with every other reader's."""
     entry = _trusted_entry(frame)
     if entry is None:
         rows = rows_of_reader(frame, reader).set_index("case")
@@ -329,9 +333,16 @@ def reader_rows_by_case(
     key = (reader, None if columns is None else tuple(columns))
     rows = entry.reader_rows_by_case.get(key)
     if rows is None:
-        rows = rows_of_reader(frame, reader).set_index("case")
-        if columns is not None:
-            rows = rows[list(columns)]
+        indexed = entry.indexed_by_case.get(key[1])
+        if indexed is None:
+            indexed = frame.set_index("case")
+            if columns is not None:
+                indexed = indexed[list(columns)]
+            entry.indexed_by_case[key[1]] = indexed
+        if entry.reader_positions is None:
+            entry.reader_positions = frame.groupby("reader", sort=False).indices
+        positions = entry.reader_positions.get(reader)
+        rows = indexed.iloc[0:0] if positions is None else indexed.iloc[positions]
         entry.reader_rows_by_case[key] = rows
     return rows.copy(deep=False)
 
@@ -525,9 +536,44 @@ def matrix_of_valid_ratings(
         return _matrix_of_valid_ratings(frame, modality=modality, readers=readers)
     key = (modality, None if readers is None else tuple(str(reader) for reader in readers))
     if key not in entry.matrices:
-        entry.matrices[key] = _matrix_of_valid_ratings(frame, modality=modality, readers=readers)
+        entry.matrices[key] = _readers_of_complete_matrix(
+            frame, entry, key[1]
+        ) or _matrix_of_valid_ratings(frame, modality=modality, readers=readers)
     names, cases, scores, truth = entry.matrices[key]
     return list(names), list(cases), scores.copy(), truth.copy()
+
+
+def _readers_of_complete_matrix(
+    frame: pd.DataFrame, entry: _Trusted, readers: tuple[str, ...] | None
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray] | None:
+    """The matrix of ``readers`` taken from the trusted frame's all-readers matrix when that one
+    is complete (every reader rated every case) and the frame has no modality column: its rows
+    for those readers, its columns in the order in which the readers' own rows first name each
+    case, which is what :func:`_matrix_of_valid_ratings` of those readers gives. None when it
+    does not apply (the caller then builds the matrix, with its messages)."""
+    if readers is None or "modality" in frame.columns:
+        return None
+    full_key: tuple[Any, Any] = (None, None)
+    if full_key not in entry.matrices:
+        try:
+            entry.matrices[full_key] = _matrix_of_valid_ratings(frame)
+        except AnalysisInputError:
+            return None
+    names, cases, scores, truth = entry.matrices[full_key]
+    if np.isnan(scores).any() or not set(readers) <= set(names) or len(set(readers)) < len(readers):
+        return None
+    if entry.reader_positions is None:
+        entry.reader_positions = frame.groupby("reader", sort=False).indices
+    if entry.case_codes is None:
+        entry.case_codes = pd.Index(cases).get_indexer(frame["case"].astype(str))
+    if any(reader not in entry.reader_positions for reader in readers):
+        return None
+    positions = np.concatenate([entry.reader_positions[reader] for reader in readers])
+    first = np.full(len(cases), len(frame), dtype=np.int64)
+    np.minimum.at(first, entry.case_codes[positions], positions)
+    order = np.argsort(first, kind="stable")
+    rows = [names.index(reader) for reader in readers]
+    return list(readers), [cases[i] for i in order], scores[rows][:, order], truth[order]
 
 
 def _matrix_of_valid_ratings(

@@ -26,7 +26,15 @@ from analysis import (
     validate_ratings,
 )
 from analysis._params import normal_quantile
-from analysis.data import rows_of_reader, trust_validated_frame, trusting_validated_frames
+from analysis.data import (
+    matrix_of_valid_ratings,
+    ratings_matrix,
+    reader_rows_by_case,
+    rows_of_reader,
+    trust_validated_frame,
+    trusting_validated_frames,
+)
+from analysis.errors import AnalysisInputError
 from tests.analysis.test_report import _study
 
 MODEL = "DeepENE"
@@ -159,3 +167,49 @@ def test_shared_sections_refuse_a_report_of_other_options():
     study_report(study, shared_sections=shared)
     with pytest.raises(ValueError, match="other ratings or options"):
         study_report(study, cluster=True, alpha=0.01, shared_sections=shared)
+
+
+def _frames(seed: int) -> list[pd.DataFrame]:
+    """A validated task table as it comes, with its rows shuffled (so that the readers' own
+    rows name the cases in different orders), and with one reader's rows partly missing."""
+    frame = validate_ratings(task_ratings(_study(seed=seed), task="ene"))
+    shuffled = validate_ratings(frame.sample(frac=1.0, random_state=seed))
+    gappy = frame.drop(frame.index[(frame["reader"] == "R2").to_numpy()][:3])
+    return [frame, shuffled, validate_ratings(gappy)]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_reader_rows_by_case_equals_set_index_of_the_readers_rows(seed):
+    for frame in _frames(seed):
+        for reader in [*HUMANS, MODEL, "nobody"]:
+            for columns in (None, ["score", "truth"]):
+                expected = frame[frame["reader"] == reader].set_index("case")
+                if columns is not None:
+                    expected = expected[columns]
+                with trusting_validated_frames():
+                    trusted = trust_validated_frame(frame)
+                    for _ in range(2):  # built, then from the cache
+                        pd.testing.assert_frame_equal(
+                            reader_rows_by_case(trusted, reader, columns), expected
+                        )
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_a_matrix_from_the_complete_one_equals_the_matrix_built_for_those_readers(seed):
+    subsets = [None, HUMANS, [MODEL, *HUMANS], ["R3", "R1"], [MODEL], ["R2", MODEL], ["nobody"]]
+    for frame in _frames(seed):
+        for readers in subsets:
+            try:
+                expected = ratings_matrix(frame, readers=readers)
+            except AnalysisInputError as error:
+                with trusting_validated_frames(), pytest.raises(AnalysisInputError) as caught:
+                    matrix_of_valid_ratings(trust_validated_frame(frame), readers=readers)
+                assert str(caught.value) == str(error)
+                continue
+            with trusting_validated_frames():
+                trusted = trust_validated_frame(frame)
+                with contextlib.suppress(AnalysisInputError):  # not complete: no shortcut
+                    matrix_of_valid_ratings(trusted)
+                got = matrix_of_valid_ratings(trusted, readers=readers)
+            assert got[0] == expected[0] and got[1] == expected[1]
+            assert (got[2] == expected[2]).all() and (got[3] == expected[3]).all()
