@@ -244,3 +244,28 @@ def test_pairwise_unweighted_kappa_does_not_depend_on_the_scale():
         assert first.kappa == pytest.approx(second.kappa, abs=1e-12)
     with pytest.raises(AnalysisInputError, match="category_scale must be"):
         pairwise_cohen_kappa(ratings, category_scale="mine")
+
+
+def test_rating_table_places_calls_by_case_and_reader_and_names_what_is_missing():
+    from analysis.agreement import rating_table
+
+    long = pd.DataFrame(
+        {
+            "case": ["c2", "c1", "c1", "c2", "c3", "c3", "c1", "c2", "c3"],
+            "reader": ["B", "A", "B", "A", "B", "A", "C", "C", "C"],
+            "call": ["ene", "benign", "metastasis", "ene", "benign", "benign", "ene", "ene", "0"],
+        }
+    )
+    table = rating_table(long)
+    assert table.cases == ["c2", "c1", "c3"] and table.readers == ["B", "A", "C"]
+    assert table.categories == ["benign", "metastasis", "ene"]
+    # the slow, obvious construction: a dict of (case, reader) -> category code
+    codes = {
+        (c, r): table.categories.index(v if v != "0" else "benign")
+        for c, r, v in long.itertuples(index=False)
+    }
+    for i, case in enumerate(table.cases):
+        for j, reader in enumerate(table.readers):
+            assert table.codes[i, j] == codes[(case, reader)]
+    with pytest.raises(AnalysisInputError, match=r"reader 'C' has no call for case\(s\) \['c2'\]"):
+        rating_table(long.drop(index=7))
