@@ -70,7 +70,14 @@ from .thresholds import (
     youden_threshold,
 )
 
-__all__ = ["REPORT_SCHEMA", "study_report", "to_jsonable"]
+__all__ = [
+    "REPORT_SCHEMA",
+    "cohort_section_count",
+    "study_report",
+    "study_report_merge",
+    "study_reports",
+    "to_jsonable",
+]
 
 REPORT_SCHEMA = "readerstudy.analysis.report/1"
 POOLED_COHORT = "all cohorts"
@@ -444,6 +451,7 @@ def study_report(
     include_mrmc: bool = True,
     curves: bool = False,
     shared_sections: dict[str, Any] | None = None,
+    cohorts: slice | None = None,
 ) -> dict[str, Any]:
     """Every analysis of one study as one strict-JSON-ready dict.
 
@@ -482,6 +490,12 @@ def study_report(
         kappas, confusion matrices, McNemar tests, calibration, threshold transfers) are
         computed by the first report and taken unchanged by the next. The other options must be
         the same; :class:`ValueError` if they are not.
+    cohorts : slice, optional
+        Compute only these of the report's cohort sections (each cohort in order of first
+        appearance, then the pooled one), and the threshold transfers only if the slice reaches
+        the last section: a part of the report, for computing parts side by side (for example
+        ``slice(0, -1)`` and ``slice(-1, None)`` in two processes).
+        :func:`study_report_merge` of the parts, in order, is the whole report.
 
     Returns
     -------
@@ -529,13 +543,15 @@ def study_report(
                 f"{shared_sections['__analysis__']} != {same_analysis}"
             )
     sections = _Sections(shared_sections)
+    all_cohorts = _cohorts_of(frame)
+    positions = range(len(all_cohorts)) if cohorts is None else range(len(all_cohorts))[cohorts]
     with trusting_validated_frames():
         cohort_results = [
-            _cohort_section(name, rows, options, sections) for name, rows in _cohorts_of(frame)
+            _cohort_section(*all_cohorts[position], options, sections) for position in positions
         ]
         transfers = (
             _threshold_transfers(frame, derivation_cohort, options, sections)
-            if derivation_cohort is not None
+            if derivation_cohort is not None and len(all_cohorts) - 1 in positions
             else []
         )
     return to_jsonable(
@@ -559,6 +575,62 @@ def study_report(
             "warnings": sections.warnings,
         }
     )
+
+
+def cohort_section_count(ratings: pd.DataFrame) -> int:
+    """How many cohort sections :func:`study_report` computes for ``ratings``: one per cohort
+    (``cohort`` column), plus the pooled one when there are several; 1 without that column.
+    For choosing the ``cohorts`` slices of report parts."""
+    if "cohort" not in ratings.columns:
+        return 1
+    n_cohorts = int(ratings["cohort"].astype(str).str.strip().nunique())
+    return n_cohorts + 1 if n_cohorts > 1 else n_cohorts
+
+
+def study_report_merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The whole report from its parts (:func:`study_report` with ``cohorts`` slices that cover
+    every section once, in order): the cohort sections, threshold transfers and warnings of the
+    parts one after the other, which is the order the whole report has them in.
+
+    Raises :class:`ValueError` if the parts are not of one report (schema, mode or options
+    differ)."""
+    if not parts:
+        raise ValueError("no report parts to merge")
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ("schema", "mode", "options"):
+            if part[key] != first[key]:
+                raise ValueError(f"report parts differ in {key!r}: {part[key]} != {first[key]}")
+    return {
+        **first,
+        "cohorts": [section for part in parts for section in part["cohorts"]],
+        "threshold_transfer": [item for part in parts for item in part["threshold_transfer"]],
+        "warnings": [warning for part in parts for warning in part["warnings"]],
+    }
+
+
+def study_reports(
+    variants: Sequence[tuple[pd.DataFrame, dict[str, Any]]],
+    *,
+    cohorts: slice | None = None,
+    **common: Any,
+) -> list[dict[str, Any] | AnalysisInputError]:
+    """Reports of the same ratings that differ only in ``cluster`` and ``curves`` (each variant:
+    its table, e.g. with a ``cluster`` column, and those options), sharing the sections
+    clustering does not change (``shared_sections``); ``cohorts`` and ``common`` as in
+    :func:`study_report`. A variant the data do not allow gives its
+    :class:`AnalysisInputError` in its place, so one call (e.g. in another process) answers for
+    all of them."""
+    shared: dict[str, Any] = {}
+    reports: list[dict[str, Any] | AnalysisInputError] = []
+    for table, options in variants:
+        try:
+            reports.append(
+                study_report(table, shared_sections=shared, cohorts=cohorts, **options, **common)
+            )
+        except AnalysisInputError as error:
+            reports.append(error)
+    return reports
 
 
 @dataclass(frozen=True)

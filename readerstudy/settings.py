@@ -230,7 +230,7 @@ MODEL_RUN_RETRY_DELAY_SECONDS = env.int("MODEL_RUN_RETRY_DELAY_SECONDS", default
 MODEL_RUN_STALE_AFTER_SECONDS = env.int("MODEL_RUN_STALE_AFTER_SECONDS", default=600)
 # torch CPU threads of a training/prediction task (0: torch's default).
 MODEL_TORCH_THREADS = env.int("MODEL_TORCH_THREADS", default=1)
-# A study's patient-clustered report is computed in a second process, beside the node-level one
+# Half of a study's results is computed in a second process, beside the other half
 # (readerstudy/results/report_process.py); off on a one-core machine.
 RESULTS_REPORT_PROCESS = env.bool("RESULTS_REPORT_PROCESS", default=(os.cpu_count() or 1) > 1)
 # Who supplies the model output of an AI-aided reading item (studies.apis._ai_panel_for).

@@ -1,6 +1,6 @@
-"""A second process for the patient-clustered report, so that a study's two reports (node-level
-and patient-clustered, see :mod:`readerstudy.results.services`) are computed side by side on a
-machine with a second core.
+"""A second process for part of a study's reports (see :mod:`readerstudy.results.services`:
+half of the cohort sections of both the node-level and the patient-clustered report), so that
+they are computed side by side on a machine with a second core.
 
 The process is a ``concurrent.futures`` worker in a fresh interpreter (multiprocessing's
 *spawn*): it shares none of the parent's threads, locks or database connections (a plain fork of

@@ -21,7 +21,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from analysis.errors import AnalysisInputError
-from analysis.report import study_report
+from analysis.report import cohort_section_count, study_report_merge, study_reports
 from readerstudy.results import selectors
 from readerstudy.results.models import ResultSnapshot
 from readerstudy.results.report_process import (
@@ -97,32 +97,36 @@ def results_compute(*, study: ReaderStudy) -> dict[str, Any]:
     }
     out["warnings"] = []
     # As the CLI reads the CSV: clustered = the patient column becomes the cluster. The
-    # node-level run carries the ROC curves the dashboard draws (CLI: --curves).
-    arguments = {
-        "node_level": ((frame,), {"cluster": False, "curves": True, **common}),
-        "patient_clustered": (
-            (frame.rename(columns={"patient": "cluster"}),),
-            {"cluster": True, "curves": False, **common},
-        ),
-    }
-    # The clustered report in the report process, beside the node-level one here; without
-    # that process, what clustering does not change is computed once, by the node-level report.
-    args, kwargs = arguments["patient_clustered"]
-    elsewhere = report_process_submit(study_report, *args, **kwargs)
-    shared_sections: dict[str, Any] = {}
-    for key, (args, kwargs) in arguments.items():
+    # node-level run carries the ROC curves the dashboard draws (CLI: --curves). The two share
+    # what clustering does not change (computed once).
+    variants = [
+        (frame, {"cluster": False, "curves": True}),
+        (frame.rename(columns={"patient": "cluster"}), {"cluster": True, "curves": False}),
+    ]
+    # Side by side: the first half of the cohort sections here, the rest (with the pooled
+    # section, as large as the others together, and the threshold transfers) in the report
+    # process, which has nothing else to do meanwhile.
+    split = cohort_section_count(frame) // 2
+    theirs_part = slice(split, None)
+    elsewhere = report_process_submit(study_reports, variants, cohorts=theirs_part, **common)
+    if elsewhere is None:
+        parts = [study_reports(variants, **common)]
+    else:
+        here = study_reports(variants, cohorts=slice(0, split), **common)
         try:
-            if key == "patient_clustered" and elsewhere is not None:
-                try:
-                    out[key] = report_process_result(elsewhere)
-                    continue
-                except ReportProcessLost:
-                    pass
-            out[key] = study_report(*args, shared_sections=shared_sections, **kwargs)
-        except AnalysisInputError as exc:
+            theirs = report_process_result(elsewhere)
+        except ReportProcessLost:
+            theirs = study_reports(variants, cohorts=theirs_part, **common)
+        parts = [here, theirs]
+    keys = ("node_level", "patient_clustered")
+    for key, reports in zip(keys, zip(*parts, strict=True), strict=True):
+        errors = [report for report in reports if isinstance(report, AnalysisInputError)]
+        if errors:
             # Too few reads for any analysis yet (e.g. one class only): said, not a failure.
             out[key] = None
-            out["warnings"].append(f"{key.replace('_', ' ')}: {exc}")
+            out["warnings"].append(f"{key.replace('_', ' ')}: {errors[0]}")
+        else:
+            out[key] = study_report_merge(reports)
     out["reproduce"] = {
         "node_level": _reproduce_command(options, clustered=False),
         "patient_clustered": _reproduce_command(options, clustered=True),

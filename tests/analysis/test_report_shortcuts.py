@@ -12,6 +12,7 @@ arithmetic.
 from __future__ import annotations
 
 import contextlib
+import json
 
 import pandas as pd
 import pytest
@@ -35,6 +36,7 @@ from analysis.data import (
     trusting_validated_frames,
 )
 from analysis.errors import AnalysisInputError
+from analysis.report import study_report_merge, study_reports
 from tests.analysis.test_report import _study
 
 MODEL = "DeepENE"
@@ -213,3 +215,34 @@ def test_a_matrix_from_the_complete_one_equals_the_matrix_built_for_those_reader
                 got = matrix_of_valid_ratings(trusted, readers=readers)
             assert got[0] == expected[0] and got[1] == expected[1]
             assert (got[2] == expected[2]).all() and (got[3] == expected[3]).all()
+
+
+@pytest.mark.parametrize(
+    "split",
+    [(slice(0, -1), slice(-1, None)), (slice(0, 1), slice(1, None)), (slice(0, 0), slice(0, None))],
+)
+def test_report_parts_merge_into_the_whole_report(split):
+    """Parts computed apart (as in two processes), each sharing sections between its node-level
+    and clustered reports, merge into exactly the reports computed whole; warnings included."""
+    study = _study_with_a_cohort_without_ene()
+    common = {"derivation_cohort": "int"}
+    variants = [(study, {"curves": True}), (study, {"cluster": True})]
+    whole = [
+        study_report(study, curves=True, **common),
+        study_report(study, cluster=True, **common),
+    ]
+    parts = [study_reports(variants, cohorts=part, **common) for part in split]
+    for position, expected in enumerate(whole):
+        merged = study_report_merge([part[position] for part in parts])
+        assert json.dumps(merged) == json.dumps(expected)
+    assert whole[1]["warnings"] and whole[1]["threshold_transfer"]
+    with pytest.raises(ValueError, match="options"):
+        study_report_merge([parts[0][0], parts[1][1]])
+
+
+def test_study_reports_gives_each_variant_its_error_in_its_place():
+    study = _study(seed=9)
+    no_clusters = study.drop(columns=["cluster"])
+    reports = study_reports([(study, {}), (no_clusters, {"cluster": True})])
+    assert isinstance(reports[0], dict)
+    assert isinstance(reports[1], AnalysisInputError) and "cluster" in str(reports[1])
