@@ -77,7 +77,13 @@ from .delong import (
     unpaired_auc_test,
 )
 from .errors import AnalysisInputError
-from .report import study_report, to_jsonable
+from .report import (
+    cohort_section_count,
+    study_report,
+    study_report_merge,
+    study_reports,
+    to_jsonable,
+)
 from .roc import (
     AucEstimate,
     ReaderAuc,
@@ -147,6 +153,7 @@ __all__ = [
     "cluster_bootstrap_difference",
     "clustered_covariance",
     "cohen_kappa",
+    "cohort_section_count",
     "compare_readers",
     "confusion_matrices",
     "confusion_matrix",
@@ -172,6 +179,8 @@ __all__ = [
     "roc_auc",
     "roc_curve",
     "study_report",
+    "study_report_merge",
+    "study_reports",
     "task_from_probabilities",
     "task_ratings",
     "threshold_analysis",
