@@ -66,7 +66,7 @@ def _study(
         simulated_read_draw,
         simulated_readers_ensure,
     )
-    from tests.results_factory import db_cohort
+    from tests.results_factory import db_cohort, db_model_predictions
 
     # ~3 nodes per patient on average (1-5)
     made = [
@@ -134,47 +134,8 @@ def _study(
                     batch = []
     Read.objects.bulk_create(batch)
     for index in range(models):
-        _model_predictions(node_rows, label=f"bench-{name}-model-{index + 1}", seed=seed + index)
+        db_model_predictions(node_rows, label=f"bench-{name}-model-{index + 1}", seed=seed + index)
     return study, len(node_rows)
-
-
-def _model_predictions(node_rows: list[tuple], *, label: str, seed: int) -> None:
-    """A registered model version's probabilities for every node: softmax of noisy logits that
-    favour the reference class (an AUC near 001's DeepENE), stored as a prediction run would."""
-    import numpy as np
-
-    from readerstudy.aimodels.models import ModelKind, ModelVersion, Prediction
-
-    version = ModelVersion.objects.create(
-        label=label,
-        kind=ModelKind.DEEP,
-        bundle_path=label,
-        bundle_sha256="0" * 64,
-        files={},
-        config={"benchmark": True},
-        seed=seed,
-        n_folds=5,
-        code_sha256="0" * 64,
-        intended_use="benchmark only",
-    )
-    rng = np.random.default_rng(seed)
-    classes = {"benign": 0, "metastasis": 1, "ene": 2}
-    predictions = []
-    for node_id, reference, *_ in node_rows:
-        logits = rng.normal(0.0, 1.0, 3)
-        logits[classes[reference]] += 1.8
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        predictions.append(
-            Prediction(
-                model_version=version,
-                node_id=node_id,
-                p_benign=float(p[0]),
-                p_metastasis=float(p[1]),
-                p_ene=float(p[2]),
-            )
-        )
-    Prediction.objects.bulk_create(predictions, batch_size=5000)
 
 
 def _consume(client, study) -> tuple[int, int]:

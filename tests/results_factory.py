@@ -94,3 +94,41 @@ def db_cohort(
         batch_size=2000,
     )
     return cohort
+
+
+def db_model_predictions(node_rows: Sequence[tuple], *, label: str, seed: int) -> None:
+    """A registered model version's probabilities for every node: softmax of noisy logits that
+    favour the reference class (an AUC near 001's DeepENE), stored as a prediction run would.
+    ``node_rows``: (node id, reference call, ...) per node."""
+    from readerstudy.aimodels.models import ModelKind, ModelVersion, Prediction
+
+    version = ModelVersion.objects.create(
+        label=label,
+        kind=ModelKind.DEEP,
+        bundle_path=label,
+        bundle_sha256="0" * 64,
+        files={},
+        config={"benchmark": True},
+        seed=seed,
+        n_folds=5,
+        code_sha256="0" * 64,
+        intended_use="benchmark only",
+    )
+    rng = np.random.default_rng(seed)
+    classes = {"benign": 0, "metastasis": 1, "ene": 2}
+    predictions = []
+    for node_id, reference, *_ in node_rows:
+        logits = rng.normal(0.0, 1.0, 3)
+        logits[classes[reference]] += 1.8
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        predictions.append(
+            Prediction(
+                model_version=version,
+                node_id=node_id,
+                p_benign=float(p[0]),
+                p_metastasis=float(p[1]),
+                p_ene=float(p[2]),
+            )
+        )
+    Prediction.objects.bulk_create(predictions, batch_size=5000)

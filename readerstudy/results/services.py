@@ -73,13 +73,13 @@ def results_compute(*, study: ReaderStudy) -> dict[str, Any]:
         "n_reads": int(frame["call"].notna().sum()),
         "n_nodes": int(frame["case"].nunique()),
         "n_patients": int(frame["patient"].nunique()),
+        # The people who made calls (a model's rows carry probabilities and no call).
         "readers": sorted(
             {
                 (str(code), bool(sim))
-                for code, sim, call in frame[["reader", "reader_simulated", "call"]].itertuples(
-                    index=False
-                )
-                if call is not None
+                for code, sim in frame.loc[
+                    frame["call"].notna(), ["reader", "reader_simulated"]
+                ].itertuples(index=False)
             }
         ),
         "models": options["models"],

@@ -24,7 +24,7 @@ from readerstudy.studies.simulation import (
     simulated_read_draw,
     simulated_readers_ensure,
 )
-from tests.results_factory import db_cohort
+from tests.results_factory import db_cohort, db_model_predictions
 
 pytestmark = pytest.mark.django_db
 
@@ -256,3 +256,16 @@ def test_readers_get_403_on_every_results_route(make_user, client):
         status = client.get(route.format(id=study.pk)).status_code
         assert status == (403 if route.startswith("/api/") else 302), route
     assert not ResultSnapshot.objects.exists()  # nothing was computed for them
+
+
+def test_the_readers_are_the_people_who_made_calls_not_the_models():
+    study = make_results_study(patients=(4, 3), readers=2)
+    nodes = [
+        (case.node_id, case.node.reference.call)
+        for case in study.cases.select_related("node__reference")
+    ]
+    db_model_predictions(nodes, label="listed-model", seed=3)
+    results = services.results_compute(study=study)
+    assert results["models"] == ["listed-model"]
+    assert "listed-model" not in {code for code, _ in results["readers"]}
+    assert len(results["readers"]) == 2 and all(simulated for _, simulated in results["readers"])
