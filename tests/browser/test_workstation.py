@@ -95,9 +95,13 @@ def test_a_reader_reads_in_the_workstation(
     expect(page).to_have_url(re.compile(rf"/reading/{study.pk}/#a1-p1$"))
     expect(page.locator("#workstation[data-ready='a1-p1']")).to_be_attached()
 
-    # The image really renders: most of the canvas is lit, and the outline is drawn.
+    # The image really renders: most of the canvas is lit, and the outline is drawn. The
+    # outline is fetched after the first image by design (it never holds the image up), so it
+    # is waited for.
     shown = canvas(page)
     assert shown["width"] > 300 and shown["lit"] > 0.3, shown
+    page.wait_for_function(f"() => ({CANVAS_STATS})().yellow > 20", timeout=10_000, polling=50)
+    shown = canvas(page)
     assert shown["yellow"] > 20, "the node's outline is on the central slice"
     expect(page.locator("#ws-ov-bl")).to_have_text(re.compile(r"W 350\s+L 50"))
     screenshot("opened")
