@@ -227,18 +227,32 @@ def _clean_labels(series: pd.Series) -> pd.Series:
 # Frames that validate_ratings has returned (or parts of them), which a study report hands to many
 # public functions in turn; each would otherwise validate the same rows again (most of a
 # report's time). Keyed by id() with the frame itself held, so an id is never reused meanwhile.
-class _Trusted:
-    """A trusted frame and, once asked for, the row positions of each of its readers."""
+class _RowCaches:
+    """What is built from a trusted frame's rows, once asked for; shared by its shallow copies
+    (same rows)."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.reader_positions: dict[Any, np.ndarray] | None = None
+    def __init__(self) -> None:
+        self._reader_positions: dict[Any, np.ndarray] | None = None
         self.reader_rows_by_case: dict[tuple[Any, Any], pd.DataFrame] = {}
         self.indexed_by_case: dict[Any, pd.DataFrame] = {}
         self.case_codes: np.ndarray | None = None
         self.matrices: dict[
             tuple[Any, ...], tuple[list[str], list[str], np.ndarray, np.ndarray]
         ] = {}
+
+    def reader_positions(self, frame: pd.DataFrame) -> dict[Any, np.ndarray]:
+        """Row positions of each reader of ``frame`` (the frame these caches belong to)."""
+        if self._reader_positions is None:
+            self._reader_positions = frame.groupby("reader", sort=False).indices
+        return self._reader_positions
+
+
+class _Trusted:
+    """A trusted frame and the caches built from its rows."""
+
+    def __init__(self, frame: pd.DataFrame, caches: _RowCaches | None = None) -> None:
+        self.frame = frame
+        self.caches = caches if caches is not None else _RowCaches()
 
 
 _TRUSTED_FRAMES: ContextVar[dict[int, _Trusted] | None] = ContextVar(
@@ -288,19 +302,13 @@ def _already_validated(df: object, *, require_modality: bool, require_cluster: b
 
 
 def _trusted_copy(df: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy of a trusted frame, trusted too (same rows: it shares the reader positions
-    and the caches built from them)."""
+    """A shallow copy of a trusted frame, trusted too (same rows: it shares the caches built
+    from them)."""
     entry = _trusted_entry(df)
     trusted = _TRUSTED_FRAMES.get()
     assert entry is not None and trusted is not None
     copy = df.copy(deep=False)
-    shared = _Trusted(copy)
-    shared.reader_positions = entry.reader_positions
-    shared.reader_rows_by_case = entry.reader_rows_by_case
-    shared.indexed_by_case = entry.indexed_by_case
-    shared.matrices = entry.matrices
-    shared.case_codes = entry.case_codes
-    trusted[id(copy)] = shared
+    trusted[id(copy)] = _Trusted(copy, entry.caches)
     return copy
 
 
@@ -311,9 +319,7 @@ def rows_of_reader(frame: pd.DataFrame, reader: object) -> pd.DataFrame:
     entry = _trusted_entry(frame)
     if entry is None:
         return frame[frame["reader"] == reader]
-    if entry.reader_positions is None:
-        entry.reader_positions = frame.groupby("reader", sort=False).indices
-    positions = entry.reader_positions.get(reader)
+    positions = entry.caches.reader_positions(frame).get(reader)
     if positions is None:
         return frame.iloc[0:0]
     return frame.iloc[positions]
@@ -330,20 +336,19 @@ def reader_rows_by_case(
     if entry is None:
         rows = rows_of_reader(frame, reader).set_index("case")
         return rows if columns is None else rows[list(columns)]
+    caches = entry.caches
     key = (reader, None if columns is None else tuple(columns))
-    rows = entry.reader_rows_by_case.get(key)
+    rows = caches.reader_rows_by_case.get(key)
     if rows is None:
-        indexed = entry.indexed_by_case.get(key[1])
+        indexed = caches.indexed_by_case.get(key[1])
         if indexed is None:
             indexed = frame.set_index("case")
             if columns is not None:
                 indexed = indexed[list(columns)]
-            entry.indexed_by_case[key[1]] = indexed
-        if entry.reader_positions is None:
-            entry.reader_positions = frame.groupby("reader", sort=False).indices
-        positions = entry.reader_positions.get(reader)
+            caches.indexed_by_case[key[1]] = indexed
+        positions = caches.reader_positions(frame).get(reader)
         rows = indexed.iloc[0:0] if positions is None else indexed.iloc[positions]
-        entry.reader_rows_by_case[key] = rows
+        caches.reader_rows_by_case[key] = rows
     return rows.copy(deep=False)
 
 
@@ -535,16 +540,17 @@ def matrix_of_valid_ratings(
     if entry is None:
         return _matrix_of_valid_ratings(frame, modality=modality, readers=readers)
     key = (modality, None if readers is None else tuple(str(reader) for reader in readers))
-    if key not in entry.matrices:
-        entry.matrices[key] = _readers_of_complete_matrix(
-            frame, entry, key[1]
+    matrices = entry.caches.matrices
+    if key not in matrices:
+        matrices[key] = _readers_of_complete_matrix(
+            frame, entry.caches, key[1]
         ) or _matrix_of_valid_ratings(frame, modality=modality, readers=readers)
-    names, cases, scores, truth = entry.matrices[key]
+    names, cases, scores, truth = matrices[key]
     return list(names), list(cases), scores.copy(), truth.copy()
 
 
 def _readers_of_complete_matrix(
-    frame: pd.DataFrame, entry: _Trusted, readers: tuple[str, ...] | None
+    frame: pd.DataFrame, caches: _RowCaches, readers: tuple[str, ...] | None
 ) -> tuple[list[str], list[str], np.ndarray, np.ndarray] | None:
     """The matrix of ``readers`` taken from the trusted frame's all-readers matrix when that one
     is complete (every reader rated every case) and the frame has no modality column: its rows
@@ -554,23 +560,22 @@ def _readers_of_complete_matrix(
     if readers is None or "modality" in frame.columns:
         return None
     full_key: tuple[Any, Any] = (None, None)
-    if full_key not in entry.matrices:
+    if full_key not in caches.matrices:
         try:
-            entry.matrices[full_key] = _matrix_of_valid_ratings(frame)
+            caches.matrices[full_key] = _matrix_of_valid_ratings(frame)
         except AnalysisInputError:
             return None
-    names, cases, scores, truth = entry.matrices[full_key]
+    names, cases, scores, truth = caches.matrices[full_key]
     if np.isnan(scores).any() or not set(readers) <= set(names) or len(set(readers)) < len(readers):
         return None
-    if entry.reader_positions is None:
-        entry.reader_positions = frame.groupby("reader", sort=False).indices
-    if entry.case_codes is None:
-        entry.case_codes = pd.Index(cases).get_indexer(frame["case"].astype(str))
-    if any(reader not in entry.reader_positions for reader in readers):
+    reader_positions = caches.reader_positions(frame)
+    if any(reader not in reader_positions for reader in readers):
         return None
-    positions = np.concatenate([entry.reader_positions[reader] for reader in readers])
+    if caches.case_codes is None:
+        caches.case_codes = pd.Index(cases).get_indexer(frame["case"].astype(str))
+    positions = np.concatenate([reader_positions[reader] for reader in readers])
     first = np.full(len(cases), len(frame), dtype=np.int64)
-    np.minimum.at(first, entry.case_codes[positions], positions)
+    np.minimum.at(first, caches.case_codes[positions], positions)
     order = np.argsort(first, kind="stable")
     rows = [names.index(reader) for reader in readers]
     return list(readers), [cases[i] for i in order], scores[rows][:, order], truth[order]

@@ -516,28 +516,26 @@ def _reader_series(
     label = f"reader {reader!r}"
     columns = ["score", "truth"] + (["cluster"] if cluster else [])
     if modality is None and "modality" not in frame.columns:
-        by_case = reader_rows_by_case(frame, str(reader), columns)
-        if by_case.empty:
-            available = sorted(frame["reader"].unique())
-            raise AnalysisInputError(f"{label}: no ratings found; readers: {available}")
-        return by_case
-    selected = rows_of_reader(frame, str(reader))
-    if modality is not None:
-        if "modality" not in frame.columns:
+        selected = reader_rows_by_case(frame, str(reader), columns)
+    else:
+        selected = rows_of_reader(frame, str(reader))
+        if modality is not None:
+            if "modality" not in frame.columns:
+                raise AnalysisInputError(
+                    f"modality {modality!r} requested but there is no 'modality' column"
+                )
+            selected = selected[selected["modality"] == str(modality)]
+            label += f" (modality {modality!r})"
+        elif selected["modality"].nunique() > 1:
             raise AnalysisInputError(
-                f"modality {modality!r} requested but there is no 'modality' column"
+                f"{label} has ratings in several modalities "
+                f"{sorted(selected['modality'].unique())}: choose one"
             )
-        selected = selected[selected["modality"] == str(modality)]
-        label += f" (modality {modality!r})"
-    elif "modality" in frame.columns and selected["modality"].nunique() > 1:
-        raise AnalysisInputError(
-            f"{label} has ratings in several modalities {sorted(selected['modality'].unique())}: "
-            "choose one"
-        )
+        selected = selected.set_index("case")[columns]
     if selected.empty:
         available = sorted(frame["reader"].unique())
         raise AnalysisInputError(f"{label}: no ratings found; readers: {available}")
-    return selected.set_index("case")[columns]
+    return selected
 
 
 def _aligned(first: pd.DataFrame, second: pd.DataFrame, a: str, b: str) -> pd.DataFrame:

@@ -169,13 +169,6 @@ def _row_log_losses(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -np.log(np.clip(probs[np.arange(len(y)), y], _EPS, 1.0))
 
 
-def _weighted_log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    """Class-balanced log loss (each class counts equally, as the balanced weights of the
-    other models)."""
-    w = class_weights(y)[y]
-    return float((w * _row_log_losses(probs, y)).sum() / w.sum())
-
-
 def paired_clustered_se(diff: np.ndarray, row_weights: np.ndarray, groups: np.ndarray) -> float:
     """Standard error of the weighted mean ``sum(a d) / sum(a)`` of per-row differences ``d``
     with rows clustered by ``groups`` (patients): per cluster g, T_g = sum(a d), M_g = sum(a);
@@ -232,8 +225,6 @@ def _fit_stacker(
 ) -> Stacker:
     """Fit a stacker on rows of out-of-fold stacker inputs ``X`` (see :func:`stack_inputs`)."""
     if method == "weighted":
-        if pooling not in POOLINGS:
-            raise TrainError(f"unknown pooling {pooling!r} (expected one of {POOLINGS})")
         losses = np.stack([_row_log_losses(_pool(X, w, pooling), y) for w in WEIGHT_GRID])
         weight = one_se_weight(losses, class_weights(y)[y], groups)
         return Stacker(deep_weight=weight, pooling=pooling)

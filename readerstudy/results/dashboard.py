@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from readerstudy.reporting.tables import report_view
+from readerstudy.reporting.tables import ReportView, report_view
 from readerstudy.results.models import ResultSnapshot
 
 #: One colour per arm (position order), readable on white.
@@ -223,6 +223,15 @@ def dashboard_context(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def snapshot_report_view(snapshot: ResultSnapshot) -> ReportView | None:
+    """001's Tables 4-6 (model and readers, thresholds, confusion matrices) of the snapshot, as
+    the page and the PDF report show them; None before there are results to report."""
+    node_level = snapshot.results.get("node_level")
+    if not node_level:
+        return None
+    return report_view(node_level, clustered=snapshot.results.get("patient_clustered"))
+
+
 #: Bump when the snapshot templates or their context change, so cached pages stop matching.
 SNAPSHOT_HTML_VERSION = 1
 #: How long a rendered snapshot stays cached (a snapshot never changes; this only bounds memory).
@@ -241,24 +250,20 @@ def snapshot_html(snapshot: ResultSnapshot) -> SnapshotHtml:
     """The snapshot's part of the results page, rendered once per snapshot and then taken from
     the cache: a snapshot's results never change (a new computation is a new snapshot), and
     decoding and rendering them is most of the page's time."""
+    # A snapshot's id with its time: an id SQLite hands out again after a deletion is not
+    # mistaken for the old snapshot.
     key = (
-        f"results:snapshot-html:{SNAPSHOT_HTML_VERSION}:{snapshot.pk}:{snapshot.fingerprint}"
+        f"results:snapshot-html:{SNAPSHOT_HTML_VERSION}:{snapshot.pk}"
         f":{snapshot.computed_at.isoformat()}"
     )
     cached = cache.get(key)
     if cached is not None:
         summary, details = cached
     else:
-        results = snapshot.results
-        node_level = results.get("node_level")
         context = {
             "snapshot": snapshot,
-            "view": dashboard_context(results),
-            "report": (
-                report_view(node_level, clustered=results.get("patient_clustered"))
-                if node_level
-                else None
-            ),
+            "view": dashboard_context(snapshot.results),
+            "report": snapshot_report_view(snapshot),
         }
         summary = render_to_string("results/_snapshot_summary.html", context)
         details = render_to_string("results/_snapshot_details.html", context)

@@ -100,7 +100,7 @@ def report_process_submit(
     """``function(*args, **kwargs)`` in the report process (``function`` and its arguments must
     pickle: a module-level function of ``analysis``); None when the setting is off or the process
     cannot be started, and the caller computes it itself."""
-    if not getattr(settings, "RESULTS_REPORT_PROCESS", False):
+    if not settings.RESULTS_REPORT_PROCESS:
         return None
     try:
         return _submit(function, args, kwargs)

@@ -30,7 +30,6 @@ from rest_framework.views import APIView
 from analysis.data import TASKS
 from readerstudy.reporting.methods import methods_paragraphs, software_versions
 from readerstudy.reporting.pdf import report_curves, report_pdf
-from readerstudy.reporting.tables import ReportView, report_view
 from readerstudy.results import dashboard, exports, selectors, services
 from readerstudy.results.models import ResultSnapshot
 from readerstudy.results.permissions import may_see_results
@@ -118,7 +117,7 @@ def report_pdf_view(request: HttpRequest, study_id: int) -> HttpResponse:
     key = f"results:pdf:{snapshot.fingerprint}"
     pdf = cache.get(key)
     if pdf is None:
-        view = _report_view(snapshot)
+        view = dashboard.snapshot_report_view(snapshot)
         if view is None:
             raise Http404("no results to report yet")
         node_level = snapshot.results["node_level"]
@@ -186,15 +185,6 @@ def dashboard_view(request: HttpRequest, study_id: int) -> HttpResponse:
         "body": dashboard.snapshot_html(snapshot) if snapshot else None,
     }
     return render(request, "results/dashboard.html", context)
-
-
-def _report_view(snapshot: ResultSnapshot | None) -> ReportView | None:
-    """001's Tables 4-6 (model and readers, thresholds, confusion matrices) of the snapshot."""
-    if snapshot is None or not snapshot.results.get("node_level"):
-        return None
-    return report_view(
-        snapshot.results["node_level"], clustered=snapshot.results.get("patient_clustered")
-    )
 
 
 def _snapshot_document(snapshot: ResultSnapshot) -> dict[str, Any]:
