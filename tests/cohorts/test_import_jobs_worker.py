@@ -82,7 +82,14 @@ def test_transient_database_error_is_retried_on_the_worker(
         seen.append(current.status)
         if current.status == JobStatus.RETRYING:
             kept = bool(current.archive) and default_storage.exists(current.archive.name)
-            while_retrying.append((kept, work_folders(work_dir, job)))
+            folders = work_folders(work_dir, job)
+            # Counted only if the job was still waiting once they were looked at: the retry may
+            # start meanwhile (it is claimed, then makes its work folder).
+            still = ImportJob.objects.filter(
+                pk=job.pk, status=JobStatus.RETRYING, attempts=current.attempts
+            ).exists()
+            if still:
+                while_retrying.append((kept, folders))
         return current.has_ended and not current.archive  # the worker's last step: tidy up
 
     wait_for(finished, timeout=120, interval=0.1)
